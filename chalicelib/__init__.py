@@ -1,0 +1,1 @@
+"""Tocsin's deployed code: everything Chalice bundles beside app.py."""

@@ -1,0 +1,1 @@
+"""Implementations of the ports against AWS (DynamoDB, SNS, SQS, SES) and HTTP."""

@@ -1,0 +1,76 @@
+"""Email through Amazon SES: a plain-text and an HTML part."""
+
+from __future__ import annotations
+
+import html
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib.models.common import Channel
+from chalicelib.models.stored import Delivery, Notification, Tenant
+from chalicelib.ports import SendOutcome
+
+if TYPE_CHECKING:
+    from mypy_boto3_ses import SESClient
+
+# SES answers these when the message itself can never be sent as it is.
+PERMANENT_SES_ERRORS = frozenset(
+    {
+        "MessageRejected",
+        "MailFromDomainNotVerifiedException",
+        "InvalidParameterValue",
+        "AccountSendingPausedException",
+    }
+)
+
+
+def render_text(notification: Notification) -> str:
+    lines = [notification.title]
+    if notification.body:
+        lines += ["", notification.body]
+    lines += ["", f"Severity: {notification.severity.value}"]
+    return "\n".join(lines) + "\n"
+
+
+def render_html(notification: Notification) -> str:
+    body = f"<p>{html.escape(notification.body)}</p>" if notification.body else ""
+    return (
+        f"<html><body><h1>{html.escape(notification.title)}</h1>{body}"
+        f"<p><small>Severity: {notification.severity.value}</small></p></body></html>"
+    )
+
+
+class SesEmailSender:
+    channel = Channel.EMAIL
+
+    def __init__(self, *, ses: SESClient, sender: str) -> None:
+        self._ses = ses
+        self._sender = sender
+
+    def send(self, notification: Notification, delivery: Delivery, tenant: Tenant) -> SendOutcome:
+        assert delivery.address is not None
+        subject = notification.title
+        if notification.severity.value == "critical":
+            subject = f"[CRITICAL] {subject}"
+        try:
+            self._ses.send_email(
+                Source=self._sender,
+                Destination={"ToAddresses": [delivery.address]},
+                Message={
+                    "Subject": {"Data": subject, "Charset": "UTF-8"},
+                    "Body": {
+                        "Text": {"Data": render_text(notification), "Charset": "UTF-8"},
+                        "Html": {"Data": render_html(notification), "Charset": "UTF-8"},
+                    },
+                },
+            )
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            message = f"SES {code}: {error.response.get('Error', {}).get('Message', '')}"
+            if code in PERMANENT_SES_ERRORS:
+                return SendOutcome.permanent_failure(message)
+            return SendOutcome.transient(message)
+        except BotoCoreError as error:
+            return SendOutcome.transient(f"SES unreachable: {error}")
+        return SendOutcome.ok()

@@ -1,0 +1,54 @@
+"""SMS through Amazon SNS: one direct publish to the recipient's E.164 number."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib.models.common import Channel, Severity
+from chalicelib.models.stored import Delivery, Notification, Tenant
+from chalicelib.ports import SendOutcome
+
+if TYPE_CHECKING:
+    from mypy_boto3_sns import SNSClient
+
+SMS_MAX_CHARS = 1600
+PERMANENT_SNS_ERRORS = frozenset({"InvalidParameter", "InvalidParameterValue", "OptedOut"})
+
+
+def render_sms(notification: Notification) -> str:
+    text = (
+        notification.title
+        if not notification.body
+        else f"{notification.title}: {notification.body}"
+    )
+    return text[:SMS_MAX_CHARS]
+
+
+class SnsSmsSender:
+    channel = Channel.SMS
+
+    def __init__(self, *, sns: SNSClient) -> None:
+        self._sns = sns
+
+    def send(self, notification: Notification, delivery: Delivery, tenant: Tenant) -> SendOutcome:
+        assert delivery.address is not None
+        sms_type = "Transactional" if notification.severity is Severity.CRITICAL else "Promotional"
+        try:
+            self._sns.publish(
+                PhoneNumber=delivery.address,
+                Message=render_sms(notification),
+                MessageAttributes={
+                    "AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": sms_type}
+                },
+            )
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            message = f"SNS {code}: {error.response.get('Error', {}).get('Message', '')}"
+            if code in PERMANENT_SNS_ERRORS:
+                return SendOutcome.permanent_failure(message)
+            return SendOutcome.transient(message)
+        except BotoCoreError as error:
+            return SendOutcome.transient(f"SNS unreachable: {error}")
+        return SendOutcome.ok()

@@ -1,0 +1,1 @@
+"""The HTTP API: Chalice blueprints, auth, problem+json errors and the OpenAPI document."""

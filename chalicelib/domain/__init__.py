@@ -1,0 +1,1 @@
+"""Pure notification logic: no boto3, no chalice, no HTTP."""

@@ -1,0 +1,61 @@
+"""The in-app inbox: a channel whose delivery is an item stored for the recipient."""
+
+from __future__ import annotations
+
+from chalicelib.domain.errors import NotFound
+from chalicelib.models.common import Channel
+from chalicelib.models.stored import Delivery, InboxItem, Notification, Tenant
+from chalicelib.ports import Clock, InboxStore, Page, RecipientStore, SendOutcome
+
+
+class InboxSender:
+    channel = Channel.INBOX
+
+    def __init__(self, inbox: InboxStore) -> None:
+        self._inbox = inbox
+
+    def send(self, notification: Notification, delivery: Delivery, tenant: Tenant) -> SendOutcome:
+        self._inbox.put_inbox_item(
+            InboxItem(
+                tenant_id=notification.tenant_id,
+                recipient_id=delivery.recipient_id,
+                notification_id=notification.id,
+                title=notification.title,
+                body=notification.body,
+                severity=notification.severity,
+                category=notification.category,
+                data=notification.data,
+                created_at=notification.created_at,
+            )
+        )
+        return SendOutcome.ok()
+
+
+class InboxService:
+    def __init__(self, *, inbox: InboxStore, recipients: RecipientStore, clock: Clock) -> None:
+        self._inbox = inbox
+        self._recipients = recipients
+        self._clock = clock
+
+    def list(
+        self,
+        tenant_id: str,
+        recipient_id: str,
+        *,
+        unread_only: bool,
+        limit: int,
+        cursor: str | None,
+    ) -> Page[InboxItem]:
+        self._require_recipient(tenant_id, recipient_id)
+        return self._inbox.list_inbox(
+            tenant_id, recipient_id, unread_only=unread_only, limit=limit, cursor=cursor
+        )
+
+    def mark_read(self, tenant_id: str, recipient_id: str, notification_id: str) -> None:
+        self._require_recipient(tenant_id, recipient_id)
+        if not self._inbox.mark_read(tenant_id, recipient_id, notification_id, self._clock.now()):
+            raise NotFound("inbox item")
+
+    def _require_recipient(self, tenant_id: str, recipient_id: str) -> None:
+        if self._recipients.get_recipient(tenant_id, recipient_id) is None:
+            raise NotFound("recipient")

@@ -1,0 +1,191 @@
+"""Request and response bodies of the HTTP API; /openapi.json is generated from these."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+
+from chalicelib.models.common import (
+    Channel,
+    DeliveryStatus,
+    NotificationStatus,
+    Phone,
+    RecipientId,
+    Severity,
+    Timestamp,
+    TopicName,
+)
+
+MAX_DATA_BYTES = 16 * 1024
+
+
+def _omit_none(value: object) -> bool:
+    return value is None
+
+
+class WriteModel(BaseModel):
+    """A request body: unknown fields are an error, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class RecipientIn(WriteModel):
+    name: str | None = Field(default=None, max_length=200)
+    email: EmailStr | None = None
+    phone: Phone | None = Field(default=None, description="E.164, e.g. +14155550100")
+    webhook_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="Absolute https URL (plain http and loopback only in the local stage)",
+    )
+    preferences: dict[str, Any] | None = None
+
+
+class RecipientOut(BaseModel):
+    recipient_id: RecipientId
+    name: str | None = Field(default=None, exclude_if=_omit_none)
+    email: str | None = Field(default=None, exclude_if=_omit_none)
+    phone: str | None = Field(default=None, exclude_if=_omit_none)
+    webhook_url: str | None = Field(default=None, exclude_if=_omit_none)
+    preferences: dict[str, Any] | None = Field(default=None, exclude_if=_omit_none)
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class NotificationIn(WriteModel):
+    recipient_id: RecipientId | None = Field(
+        default=None, description="Exactly one of recipient_id and topic"
+    )
+    topic: TopicName | None = None
+    channels: list[Channel] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=len(Channel),
+        description="Default: every channel the recipient has an address for, and inbox",
+    )
+    title: str = Field(min_length=1, max_length=200)
+    body: str | None = Field(default=None, max_length=4000)
+    severity: Severity = Severity.INFO
+    category: str | None = Field(default=None, min_length=1, max_length=128)
+    data: dict[str, Any] | None = Field(default=None, description="Up to 16 KiB serialized")
+    idempotency_key: str | None = Field(default=None, min_length=1, max_length=128)
+
+    @field_validator("channels")
+    @classmethod
+    def _unique_channels(cls, value: list[Channel] | None) -> list[Channel] | None:
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError("channels must not repeat")
+        return value
+
+    @field_validator("data")
+    @classmethod
+    def _data_size(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+            if size > MAX_DATA_BYTES:
+                raise ValueError(f"data is {size} bytes serialized; the limit is {MAX_DATA_BYTES}")
+        return value
+
+    @model_validator(mode="after")
+    def _one_target(self) -> NotificationIn:
+        if (self.recipient_id is None) == (self.topic is None):
+            raise ValueError("exactly one of recipient_id and topic is required")
+        return self
+
+
+class DeliveryOut(BaseModel):
+    channel: Channel
+    recipient_id: str
+    status: DeliveryStatus
+    attempts: int
+    last_error: str | None = Field(default=None, exclude_if=_omit_none)
+    delivered_at: Timestamp | None = Field(default=None, exclude_if=_omit_none)
+    failed_at: Timestamp | None = Field(default=None, exclude_if=_omit_none)
+    next_attempt_at: Timestamp | None = Field(default=None, exclude_if=_omit_none)
+
+
+class NotificationOut(BaseModel):
+    id: str
+    status: NotificationStatus
+    created_at: Timestamp
+    recipient_id: str | None = Field(default=None, exclude_if=_omit_none)
+    topic: str | None = Field(default=None, exclude_if=_omit_none)
+    channels: list[Channel]
+    title: str
+    body: str | None
+    severity: Severity
+    category: str | None
+    data: dict[str, Any] | None
+    idempotency_key: str | None = Field(default=None, exclude_if=_omit_none)
+    deliveries: list[DeliveryOut]
+
+
+class NotificationPage(BaseModel):
+    items: list[NotificationOut]
+    next: str | None
+
+
+class InboxItemOut(BaseModel):
+    notification_id: str
+    title: str
+    body: str | None
+    severity: Severity
+    category: str | None
+    data: dict[str, Any] | None
+    created_at: Timestamp
+    read_at: Timestamp | None
+
+
+class InboxPage(BaseModel):
+    items: list[InboxItemOut]
+    next: str | None
+
+
+class DeadLetterOut(BaseModel):
+    notification_id: str
+    channel: Channel
+    recipient_id: str
+    attempts: int
+    last_error: str | None
+    failed_at: Timestamp
+
+
+class DeadLetterPage(BaseModel):
+    items: list[DeadLetterOut]
+    next: str | None
+
+
+class RetryOut(BaseModel):
+    id: str
+    retried: int
+
+
+class RedriveIn(WriteModel):
+    channel: Channel | None = None
+    recipient_id: RecipientId | None = None
+
+
+class RedriveOut(BaseModel):
+    redriven: int
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok", "unavailable"]
+
+
+class ProblemError(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str | None = Field(default=None, exclude_if=_omit_none)
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[ProblemError] | None = Field(default=None, exclude_if=_omit_none)

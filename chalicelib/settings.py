@@ -1,0 +1,68 @@
+"""Configuration, parsed once from the environment (set per stage in .chalice/config.json)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Stage(StrEnum):
+    LOCAL = "local"
+    DEV = "dev"
+    PROD = "prod"
+
+
+class Settings(BaseSettings):
+    """Every name and limit the deployed code needs; infra/ builds the resources from these."""
+
+    model_config = SettingsConfigDict(env_prefix="TOCSIN_", frozen=True)
+
+    stage: Stage = Stage.DEV
+    table_name: str = "tocsin"
+    notifications_topic_name: str = "tocsin-notifications"
+    # Set by the deploy template and the local stack; otherwise derived from the topic name
+    # and the caller's account (one STS call per process).
+    notifications_topic_arn: str | None = None
+    deliveries_queue_name: str = "tocsin-deliveries"
+    deliveries_dlq_name: str = "tocsin-deliveries-dlq"
+    email_sender: str = "notifications@tocsin.local"
+
+    max_body_bytes: int = 256 * 1024
+    idempotency_window_seconds: int = 24 * 3600
+    webhook_timeout_seconds: float = 10.0
+    webhook_max_response_bytes: int = 64 * 1024
+    # A delivery attempt holds a lease this long (default: the webhook timeout plus 10 s); it
+    # outlives the send so that two receipts of one message never send concurrently.
+    attempt_lease_seconds: float | None = None
+    # A notification still open this long after its next step was due is republished.
+    sweep_grace_seconds: float | None = None
+    # Fault injection (probabilities, 0..1). Honoured only in the local stage.
+    fault_crash_before_send: float = Field(default=0.0, ge=0.0, le=1.0)
+    fault_crash_after_send: float = Field(default=0.0, ge=0.0, le=1.0)
+    fault_publish_failure: float = Field(default=0.0, ge=0.0, le=1.0)
+    # Where injected faults are written down (one JSON line each), for the fault tests.
+    fault_journal: str | None = None
+
+    @property
+    def is_local(self) -> bool:
+        return self.stage is Stage.LOCAL
+
+    @property
+    def attempt_lease(self) -> float:
+        if self.attempt_lease_seconds is not None:
+            return self.attempt_lease_seconds
+        return self.webhook_timeout_seconds + 10.0
+
+    @property
+    def sweep_grace(self) -> float:
+        if self.sweep_grace_seconds is not None:
+            return self.sweep_grace_seconds
+        return 10.0 if self.is_local else 300.0
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,86 @@
+"""Entry points of the queue- and schedule-triggered functions, free of Chalice's event classes.
+
+The deliveries queue is handled with Powertools' batch processor (partial batch responses:
+only the records that need another look return to the queue). A record whose notification is
+waiting for a retry is not slept on: its message's visibility is set to the wait, so SQS itself
+brings it back when the next attempt is due.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from functools import lru_cache
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from chalicelib import aws
+from chalicelib.models.messages import NotificationEvent
+from chalicelib.wiring import services
+
+logger = Logger(service="tocsin")
+
+# SQS refuses a visibility timeout reaching past 12 h after the message was sent; longer waits
+# are bridged by sending the message again.
+MAX_VISIBILITY_SECONDS = 12 * 3600
+VISIBILITY_MARGIN_SECONDS = 60
+# Leave a record for a later invocation when less than this remains of the function's time.
+MIN_REMAINING_MS = 15_000
+
+
+class NotYet(Exception):
+    """The notification needs another look later; its message's visibility is set for it."""
+
+
+@lru_cache(maxsize=16)
+def _queue_url(queue_arn: str) -> str:
+    _, _, _, _, account, name = queue_arn.split(":", 5)
+    return aws.sqs().get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+
+
+def _schedule_look(record: SQSRecord, wait_seconds: float) -> None:
+    """Makes the message visible again in ``wait_seconds``; raises NotYet when it stays queued."""
+    queue_url = _queue_url(record.event_source_arn)
+    elapsed = time.time() - int(record.attributes.sent_timestamp) / 1000
+    allowed = MAX_VISIBILITY_SECONDS - VISIBILITY_MARGIN_SECONDS - elapsed
+    wait = max(0, math.ceil(wait_seconds))
+    if wait > allowed:
+        # Too far out for this message: send a fresh copy (its clock restarts) and let this
+        # one go. The copy comes straight back, sees it is early, and waits in turn.
+        aws.sqs().send_message(QueueUrl=queue_url, MessageBody=record.body)
+        return
+    aws.sqs().change_message_visibility(
+        QueueUrl=queue_url, ReceiptHandle=record.receipt_handle, VisibilityTimeout=wait
+    )
+    raise NotYet(f"next look in {wait} s")
+
+
+def deliver(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+    def handle(record: SQSRecord) -> None:
+        remaining = getattr(context, "get_remaining_time_in_millis", lambda: MIN_REMAINING_MS)()
+        if remaining < MIN_REMAINING_MS:
+            _schedule_look(record, 0)
+        message = NotificationEvent.model_validate_json(record.body)
+        logger.append_keys(notification_id=message.notification_id, tenant=message.tenant_id)
+        progress = services().deliveries.process(message.tenant_id, message.notification_id)
+        if not progress.finished:
+            _schedule_look(record, progress.wake_in or 0.0)
+
+    response = process_partial_response(
+        event=event, record_handler=handle, processor=processor, context=context
+    )
+    return dict(response)
+
+
+def sweep() -> dict[str, int]:
+    report = services().sweeper.sweep()
+    return {"republished": report.republished, "abandoned": report.abandoned}
