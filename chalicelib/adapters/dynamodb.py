@@ -152,6 +152,19 @@ class DynamoStore:
             return existing
         return tenant
 
+    def list_tenants(self) -> list[str]:
+        """Every tenant's name (a scan: for operator tools, not for request paths)."""
+        names: list[str] = []
+        paginator = self._db.get_paginator("scan")
+        for page in paginator.paginate(
+            TableName=self._table,
+            FilterExpression="begins_with(pk, :prefix)",
+            ExpressionAttributeValues={":prefix": _s("TENANT#")},
+            ProjectionExpression="pk",
+        ):
+            names += [item["pk"]["S"].removeprefix("TENANT#") for item in page.get("Items", [])]
+        return sorted(names)
+
     def put_api_key(self, record: ApiKeyRecord) -> None:
         self._db.put_item(
             TableName=self._table,

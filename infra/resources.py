@@ -1,0 +1,149 @@
+"""Every table, topic, queue, DLQ and subscription Tocsin uses, defined once.
+
+Names come from ``chalicelib.settings`` (what the deployed code reads); function timeouts come
+from ``.chalice/config.json`` (what Chalice deploys), and queue visibility timeouts follow them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chalice.config import Config
+
+from chalicelib.settings import Settings, Stage
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Index:
+    name: str
+    partition_key: str
+    sort_key: str
+    sort_key_type: str = "S"
+    projection: str = "ALL"
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    partition_key: str
+    sort_key: str
+    indexes: tuple[Index, ...] = ()
+    ttl_attribute: str | None = None
+
+
+@dataclass(frozen=True)
+class Queue:
+    name: str
+    visibility_timeout: int
+    retention_seconds: int = 14 * 24 * 3600
+    dead_letter_queue: str | None = None
+    max_receive_count: int | None = None
+
+    @property
+    def fifo(self) -> bool:
+        return self.name.endswith(".fifo")
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+
+
+@dataclass(frozen=True)
+class Subscription:
+    topic: str
+    queue: str
+    filter_policy: dict[str, Any] | None = None
+    raw_message_delivery: bool = True
+
+
+@dataclass(frozen=True)
+class Definition:
+    stage: Stage
+    tables: tuple[Table, ...]
+    topics: tuple[Topic, ...]
+    queues: tuple[Queue, ...]
+    subscriptions: tuple[Subscription, ...]
+    email_identities: tuple[str, ...] = ()
+    function_timeouts: dict[str, int] = field(default_factory=dict)
+
+    def queue(self, name: str) -> Queue:
+        return next(queue for queue in self.queues if queue.name == name)
+
+
+def chalice_config(stage: Stage, function_name: str, project_dir: Path = PROJECT_DIR) -> Config:
+    raw = json.loads((project_dir / ".chalice" / "config.json").read_text())
+    return Config(chalice_stage=stage.value, function_name=function_name, config_from_disk=raw)
+
+
+def function_timeout(stage: Stage, function_name: str) -> int:
+    timeout = chalice_config(stage, function_name).lambda_timeout
+    return int(timeout) if timeout is not None else 3
+
+
+def stage_settings(stage: Stage) -> Settings:
+    """The settings the deployed functions of ``stage`` run with (from .chalice/config.json)."""
+    environment = chalice_config(stage, "api_handler").environment_variables
+    values = {
+        key.removeprefix("TOCSIN_").lower(): value
+        for key, value in environment.items()
+        if key.startswith("TOCSIN_")
+    }
+    return Settings.model_validate(values)
+
+
+def definition(stage: Stage) -> Definition:
+    settings = stage_settings(stage)
+    deliver_timeout = function_timeout(stage, "deliver")
+    # AWS advises a queue visibility of six times the function timeout, so that a batch is not
+    # handed out twice while Lambda still retries a throttled invoke. The local runner invokes
+    # at once, so one timeout is enough there, and crashed batches come back sooner.
+    visibility = deliver_timeout if stage is Stage.LOCAL else 6 * deliver_timeout
+    return Definition(
+        stage=stage,
+        tables=(
+            Table(
+                name=settings.table_name,
+                partition_key="pk",
+                sort_key="sk",
+                indexes=(
+                    Index("gsi1", "gsi1pk", "gsi1sk"),
+                    Index("gsi2", "gsi2pk", "gsi2sk"),
+                    Index(
+                        "sweep", "sweep_pk", "sweep_at", sort_key_type="N", projection="KEYS_ONLY"
+                    ),
+                ),
+                ttl_attribute="expires_at_epoch",
+            ),
+        ),
+        topics=(Topic(settings.notifications_topic_name),),
+        queues=(
+            Queue(settings.deliveries_dlq_name, visibility_timeout=visibility),
+            Queue(
+                settings.deliveries_queue_name,
+                visibility_timeout=visibility,
+                dead_letter_queue=settings.deliveries_dlq_name,
+                # A healthy delivery uses at most one receive per attempt (8); the rest is room
+                # for crashes and lease collisions before a message counts as poison.
+                max_receive_count=20,
+            ),
+        ),
+        subscriptions=(
+            Subscription(
+                topic=settings.notifications_topic_name,
+                queue=settings.deliveries_queue_name,
+                filter_policy={"kind": ["notification"]},
+            ),
+        ),
+        email_identities=(settings.email_sender,),
+        function_timeouts={
+            "deliver": deliver_timeout,
+            "sweep": function_timeout(stage, "sweep"),
+            "api_handler": function_timeout(stage, "api_handler"),
+        },
+    )

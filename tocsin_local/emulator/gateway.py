@@ -1,0 +1,282 @@
+"""API Gateway in front of a Chalice app's routes, on loopback.
+
+Requests become REST API proxy events and go to the app as a Lambda handler, so routing, path
+parameters and middleware behave as deployed. Unlike ``chalice local`` it answers every method
+and path itself: a path no route matches is 404, and an unserved method on a route reaches the
+app, which answers 405 (both problem+json when the app does not). Greedy ``{proxy+}`` routes
+match, and requests are served concurrently (Chalice keeps the current request on the app
+object; here it is made thread-local).
+
+A change to the app's code re-executes this process on the same listening socket: clients see
+a short pause, never a refused connection.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import logging
+import os
+import socket
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request as WsgiRequest
+from werkzeug.wrappers import Response as WsgiResponse
+
+from tocsin_local.emulator.lifecycle import die_with_parent
+from tocsin_local.emulator.project import function_config, import_app, read_config
+from tocsin_local.emulator.watch import watched_files
+from tocsin_local.emulator.worker import LambdaContext
+
+log = logging.getLogger("tocsin.gateway")
+
+# API Gateway's payload limit; the app may enforce a smaller one.
+MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
+
+
+@dataclass
+class _Node:
+    literals: dict[str, _Node] = field(default_factory=dict)
+    param: tuple[str, _Node] | None = None
+    greedy: tuple[str, str] | None = None  # (name, resource path)
+    resource: str | None = None
+
+
+class RouteTable:
+    """Resource matching as API Gateway does it: a literal segment beats a ``{param}``, which
+    beats a greedy ``{proxy+}``."""
+
+    def __init__(self, resources: list[str]) -> None:
+        self._root = _Node()
+        for resource in resources:
+            node = self._root
+            for segment in self._segments(resource):
+                if segment.startswith("{") and segment.endswith("+}"):
+                    node.greedy = (segment[1:-2], resource)
+                    break
+                if segment.startswith("{") and segment.endswith("}"):
+                    if node.param is None:
+                        node.param = (segment[1:-1], _Node())
+                    node = node.param[1]
+                else:
+                    node = node.literals.setdefault(segment, _Node())
+            else:
+                node.resource = resource
+
+    @staticmethod
+    def _segments(path: str) -> list[str]:
+        stripped = path.strip("/")
+        return stripped.split("/") if stripped else []
+
+    def match(self, path: str) -> tuple[str, dict[str, str]] | None:
+        segments = [unquote(segment) for segment in self._segments(path)]
+        if path not in ("", "/") and path.endswith("/"):
+            segments.append("")
+        return self._match(self._root, segments, 0, {})
+
+    def _match(
+        self, node: _Node, segments: list[str], index: int, params: dict[str, str]
+    ) -> tuple[str, dict[str, str]] | None:
+        if index == len(segments):
+            return (node.resource, params) if node.resource is not None else None
+        segment = segments[index]
+        if segment in node.literals:
+            found = self._match(node.literals[segment], segments, index + 1, params)
+            if found:
+                return found
+        if node.param is not None and segment:
+            name, child = node.param
+            found = self._match(child, segments, index + 1, {**params, name: segment})
+            if found:
+                return found
+        if node.greedy is not None:
+            name, resource = node.greedy
+            return resource, {**params, name: "/".join(segments[index:])}
+        return None
+
+
+def make_thread_safe(app: Any) -> None:
+    """Chalice keeps ``current_request`` and ``lambda_context`` on the app object, which is
+    right for Lambda (one request per process) and a race in a threaded server."""
+    local = threading.local()
+    base = type(app)
+
+    def _property(name: str) -> property:
+        return property(
+            lambda self: getattr(local, name, None), lambda self, value: setattr(local, name, value)
+        )
+
+    app.__class__ = type(
+        f"ThreadLocal{base.__name__}",
+        (base,),
+        {
+            "current_request": _property("current_request"),
+            "lambda_context": _property("lambda_context"),
+        },
+    )
+
+
+def problem(
+    status: int, title: str, detail: str, headers: dict[str, str] | None = None
+) -> WsgiResponse:
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    return WsgiResponse(
+        json.dumps(body),
+        status=status,
+        headers={"Content-Type": "application/problem+json", **(headers or {})},
+    )
+
+
+class Gateway:
+    def __init__(self, app: Any, stage: str, timeout: float) -> None:
+        make_thread_safe(app)
+        self.app = app
+        self.stage = stage
+        self.timeout = timeout
+        self.routes = RouteTable(list(app.routes))
+
+    def event(
+        self, request: WsgiRequest, resource: str, params: dict[str, str], body: bytes
+    ) -> dict[str, Any]:
+        headers: dict[str, str] = {}
+        multi_headers: dict[str, list[str]] = {}
+        for name, value in request.headers.items():
+            headers[name] = value
+            multi_headers.setdefault(name, []).append(value)
+        query = {key: request.args.getlist(key) for key in request.args}
+        try:
+            text: str | None = body.decode("utf-8") if body else None
+            encoded = False
+        except UnicodeDecodeError:
+            text, encoded = base64.b64encode(body).decode(), True
+        now = time.time()
+        return {
+            "resource": resource,
+            "path": request.path,
+            "httpMethod": request.method,
+            "headers": headers,
+            "multiValueHeaders": multi_headers,
+            "queryStringParameters": {key: values[-1] for key, values in query.items()} or None,
+            "multiValueQueryStringParameters": query or None,
+            "pathParameters": params or None,
+            "stageVariables": None,
+            "requestContext": {
+                "resourcePath": resource,
+                "httpMethod": request.method,
+                "path": f"/{self.stage}{request.path}",
+                "stage": self.stage,
+                "requestId": str(uuid.uuid4()),
+                "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+                "requestTimeEpoch": int(now * 1000),
+                "protocol": request.environ.get("SERVER_PROTOCOL", "HTTP/1.1"),
+                "identity": {
+                    "sourceIp": request.remote_addr or "127.0.0.1",
+                    "userAgent": request.user_agent.string,
+                },
+                "accountId": "123456789012",
+                "apiId": "local",
+                "domainName": request.host,
+            },
+            "body": text,
+            "isBase64Encoded": encoded,
+        }
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        request = WsgiRequest(environ)
+        response = self.handle(request)
+        return response(environ, start_response)
+
+    def handle(self, request: WsgiRequest) -> WsgiResponse:
+        if (request.content_length or 0) > MAX_PAYLOAD_BYTES:
+            return problem(
+                413, "Payload Too Large", f"the gateway accepts at most {MAX_PAYLOAD_BYTES} bytes"
+            )
+        body = request.get_data(cache=False)
+        if len(body) > MAX_PAYLOAD_BYTES:
+            return problem(
+                413, "Payload Too Large", f"the gateway accepts at most {MAX_PAYLOAD_BYTES} bytes"
+            )
+        matched = self.routes.match(request.path)
+        if matched is None:
+            return problem(404, "Not Found", f"no route for {request.path}")
+        resource, params = matched
+        event = self.event(request, resource, params, body)
+        context = LambdaContext(
+            event["requestContext"]["requestId"], (time.time() + self.timeout) * 1000
+        )
+        try:
+            result = self.app(event, context)
+        except Exception:
+            log.exception("the app raised on %s %s", request.method, request.path)
+            return problem(502, "Bad Gateway", "the function raised; see the log")
+        raw = result.get("body") or ""
+        payload = base64.b64decode(raw) if result.get("isBase64Encoded") else raw.encode("utf-8")
+        response = WsgiResponse(payload, status=int(result.get("statusCode", 200)))
+        response.headers.clear()
+        for name, value in (result.get("headers") or {}).items():
+            response.headers[name] = str(value)
+        for name, values in (result.get("multiValueHeaders") or {}).items():
+            response.headers.remove(name)
+            for value in values:
+                response.headers.add(name, str(value))
+        if request.method == "HEAD":
+            response.set_data(b"")
+        return response
+
+
+def _watch_and_reexec(project_dir: Path, fd: int) -> None:
+    stamps = watched_files(project_dir)
+    while True:
+        time.sleep(0.5)
+        if watched_files(project_dir) != stamps:
+            log.warning("code changed: reloading the API")
+            os.set_inheritable(fd, True)
+            argv = [sys.executable, "-m", "tocsin_local.emulator.gateway", *sys.argv[1:]]
+            argv = [arg for arg in argv if not arg.startswith("--fd=")] + [f"--fd={fd}"]
+            os.execv(sys.executable, argv)  # noqa: S606 (the same interpreter, our own module)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="tocsin-gateway")
+    parser.add_argument("--project-dir", type=Path, required=True)
+    parser.add_argument("--stage", default="dev")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--fd", type=int)
+    parser.add_argument("--reload", action="store_true")
+    args = parser.parse_args(argv)
+    die_with_parent()
+    logging.basicConfig(level=logging.INFO, format="api: %(message)s", stream=sys.stderr)
+    for noisy in ("werkzeug", "botocore", "boto3", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    project_dir = args.project_dir.resolve()
+    api = function_config(read_config(project_dir), args.stage, "api_handler", "app.app")
+    os.environ.update(api.environment)
+    gateway = Gateway(import_app(project_dir), args.stage, api.timeout)
+    if args.fd is None:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((args.host, args.port))
+        listener.listen(256)
+        fd = listener.fileno()
+        os.set_inheritable(fd, True)
+        listener.detach()
+    else:
+        fd = args.fd
+    server = make_server(args.host, args.port, gateway, threaded=True, fd=fd)
+    if args.reload:
+        threading.Thread(target=_watch_and_reexec, args=(project_dir, fd), daemon=True).start()
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

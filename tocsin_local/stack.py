@@ -1,0 +1,132 @@
+"""``make run``: Tocsin's own local stack on the local cloud.
+
+An empty cloud each run: moto server, every resource of ``infra`` provisioned into it, a demo
+tenant with an API key, then the API and the trigger runner. ``.tocsin/local.json`` is written
+once /health answers 200, and removed when the stack stops.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+
+from chalicelib.adapters.dynamodb import DynamoStore
+from chalicelib.adapters.runtime import SystemClock
+from chalicelib.domain.tenants import IssuedKey, TenantService
+from chalicelib.settings import Stage
+from infra.provision import provision
+from infra.resources import definition, stage_settings
+from tocsin_local.local_cloud import LocalCloud, Options
+
+DEMO_TENANT = "demo"
+
+
+@dataclass(frozen=True)
+class StackInfo:
+    api_url: str
+    api_key: str
+    webhook_secret: str
+    aws_endpoint_url: str
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "api_url": self.api_url,
+                "api_key": self.api_key,
+                "webhook_secret": self.webhook_secret,
+                "aws_endpoint_url": self.aws_endpoint_url,
+            }
+        )
+
+
+class EndpointSession(boto3.session.Session):
+    """A session whose clients all go to one endpoint."""
+
+    def __init__(self, endpoint_url: str, env: dict[str, str]) -> None:
+        super().__init__(
+            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=env["AWS_SESSION_TOKEN"],
+            region_name=env["AWS_DEFAULT_REGION"],
+        )
+        self._endpoint_url = endpoint_url
+
+    def client(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        kwargs.setdefault("endpoint_url", self._endpoint_url)
+        return super().client(*args, **kwargs)
+
+
+def issue_demo_key(session: boto3.session.Session, table: str) -> IssuedKey:
+    store = DynamoStore(session.client("dynamodb"), table)
+    return TenantService(tenants=store, clock=SystemClock()).issue_key(DEMO_TENANT)
+
+
+def banner(info: StackInfo, state_file: Path) -> str:
+    example = (
+        f"curl -s -X PUT {info.api_url}/v1/recipients/alice \\\n"
+        f"    -H 'Authorization: Bearer {info.api_key}' -H 'Content-Type: application/json' \\\n"
+        '    -d \'{"webhook_url": "http://127.0.0.1:9000/hook"}\'\n'
+        f"  curl -s -X POST {info.api_url}/v1/notifications \\\n"
+        f"    -H 'Authorization: Bearer {info.api_key}' -H 'Content-Type: application/json' \\\n"
+        '    -d \'{"recipient_id": "alice", "title": "Disk almost full", "body": "db-1 at 93%"}\''
+    )
+    return (
+        "\nTocsin local stack is up.\n"
+        f"  API:            {info.api_url}\n"
+        f"  API key:        {info.api_key}\n"
+        f"  Webhook secret: {info.webhook_secret}\n"
+        f"  AWS endpoint:   {info.aws_endpoint_url}\n"
+        f"  Written to:     {state_file}\n\n"
+        f"Try:\n  {example}\n\nCtrl-C stops everything.\n"
+    )
+
+
+def run(
+    *,
+    project_dir: Path,
+    port: int,
+    moto_port: int,
+    state_dir: Path,
+    endpoint_url: str | None = None,
+) -> int:
+    cloud = LocalCloud(
+        Options(
+            project_dir=project_dir,
+            stage=Stage.LOCAL.value,
+            port=port,
+            moto_port=moto_port,
+            endpoint_url=endpoint_url,
+            state_dir=state_dir,
+        )
+    )
+    state_file = state_dir / "local.json"
+    with contextlib.suppress(FileNotFoundError):
+        state_file.unlink()
+    try:
+        endpoint = cloud.start_endpoint()
+        session = EndpointSession(endpoint, cloud.env)
+        resources = definition(Stage.LOCAL)
+        provisioned = provision(resources, session)
+        settings = stage_settings(Stage.LOCAL)
+        cloud.env["TOCSIN_NOTIFICATIONS_TOPIC_ARN"] = provisioned.topic_arns[
+            settings.notifications_topic_name
+        ]
+        key = issue_demo_key(session, settings.table_name)
+        cloud.start_functions()
+        cloud.wait_ready("/health")
+        info = StackInfo(cloud.api_url, key.api_key, key.webhook_secret, endpoint)
+        state_dir.mkdir(parents=True, exist_ok=True)
+        state_file.write_text(info.to_json() + "\n")
+        sys.stdout.write(banner(info, state_file))
+        sys.stdout.flush()
+        cloud.serve()
+        return 0
+    finally:
+        cloud.stop()
+        with contextlib.suppress(FileNotFoundError):
+            state_file.unlink()

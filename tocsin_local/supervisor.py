@@ -1,0 +1,91 @@
+"""One process tree: children started in order, stopped together, none left behind.
+
+Each child runs in a session of its own (so a stop reaches everything it started), watches
+its parent (so it ends if this process is killed outright), and is stopped with SIGTERM, then
+SIGKILL of its whole group if it lingers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from typing import IO, Any
+
+STOP_GRACE_SECONDS = 5.0
+
+
+@dataclass
+class Child:
+    name: str
+    proc: subprocess.Popen[str]
+
+
+class Supervisor:
+    def __init__(self) -> None:
+        self.children: list[Child] = []
+        self._stopping = threading.Event()
+        self.exited = threading.Event()
+
+    def start(
+        self, name: str, argv: list[str], env: dict[str, str], *, capture_stdout: bool = False
+    ) -> Child:
+        proc = subprocess.Popen(
+            argv,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE if capture_stdout else sys.stderr,
+            stderr=sys.stderr,
+            text=True,
+            start_new_session=True,
+        )
+        child = Child(name, proc)
+        self.children.append(child)
+        threading.Thread(
+            target=self._watch, args=(child,), daemon=True, name=f"watch-{name}"
+        ).start()
+        return child
+
+    def _watch(self, child: Child) -> None:
+        code = child.proc.wait()
+        if not self._stopping.is_set():
+            sys.stderr.write(f"tocsin: {child.name} exited unexpectedly (code {code})\n")
+            self.exited.set()
+
+    @staticmethod
+    def read_line(stream: IO[str] | None) -> str:
+        assert stream is not None
+        return stream.readline()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        for child in reversed(self.children):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.proc.pid, signal.SIGTERM)
+        for child in reversed(self.children):
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.proc.wait(STOP_GRACE_SECONDS)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(child.proc.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.proc.wait(STOP_GRACE_SECONDS)
+
+    def wait_for_signal(self) -> None:
+        """Blocks until SIGINT/SIGTERM or a child's death, then stops everything."""
+        stop_requested = threading.Event()
+
+        def on_signal(*_: Any) -> None:
+            stop_requested.set()
+
+        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            while not stop_requested.is_set() and not self.exited.is_set():
+                stop_requested.wait(0.2)
+        finally:
+            self.stop()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
