@@ -28,7 +28,7 @@ def _models(operations: Iterable[Operation]) -> list[tuple[type[BaseModel], Mode
     return list(wanted)
 
 
-def _parameters(op: Operation) -> list[dict[str, Any]]:
+def _parameters(op: Operation, definitions: dict[str, Any]) -> list[dict[str, Any]]:
     parameters: list[dict[str, Any]] = [
         {
             "name": name,
@@ -39,7 +39,8 @@ def _parameters(op: Operation) -> list[dict[str, Any]]:
         for name, annotation in op.path_params.items()
     ]
     if op.query is not None:
-        schema = op.query.model_json_schema()
+        schema = op.query.model_json_schema(ref_template=REF)
+        definitions.update(schema.pop("$defs", {}))
         required = set(schema.get("required", []))
         for name, field_schema in schema["properties"].items():
             parameter: dict[str, Any] = {
@@ -89,7 +90,8 @@ def _responses(op: Operation, refs: Mapping[tuple[Any, Mode], dict[str, Any]]) -
 
 def build_document(operations: Iterable[Operation], *, version: str) -> dict[str, Any]:
     operations = list(operations)
-    refs, definitions = models_json_schema(_models(operations), ref_template=REF)
+    refs, generated = models_json_schema(_models(operations), ref_template=REF)
+    definitions: dict[str, Any] = generated.get("$defs", {})
     paths: dict[str, dict[str, Any]] = {}
     for op in operations:
         entry: dict[str, Any] = {
@@ -99,7 +101,7 @@ def build_document(operations: Iterable[Operation], *, version: str) -> dict[str
             "responses": _responses(op, refs),
             "security": [{"bearerAuth": []}] if op.auth else [],
         }
-        parameters = _parameters(op)
+        parameters = _parameters(op, definitions)
         if parameters:
             entry["parameters"] = parameters
         if op.body is not None:
@@ -118,7 +120,7 @@ def build_document(operations: Iterable[Operation], *, version: str) -> dict[str
         },
         "paths": paths,
         "components": {
-            "schemas": definitions.get("$defs", {}),
+            "schemas": dict(sorted(definitions.items())),
             "securitySchemes": {
                 "bearerAuth": {"type": "http", "scheme": "bearer", "description": "Tocsin API key"}
             },

@@ -1,0 +1,205 @@
+"""Test helpers: free ports, polling with a deadline, the local stack as a process, an API
+client, and a webhook receiver that verifies Standard Webhooks signatures."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import requests
+from pytest_httpserver import HTTPServer
+from standardwebhooks import Webhook
+from werkzeug.wrappers import Request, Response
+
+ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def poll(check: Callable[[], T | None], *, timeout: float = 30.0, interval: float = 0.05, what: str = "condition") -> T:
+    """Calls ``check`` until it returns something truthy, or fails after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"{what} not reached within {timeout} s (last: {last!r})")
+
+
+def tocsin_command() -> list[str]:
+    script = Path(sys.executable).parent / "tocsin"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "tocsin_local.cli"]
+
+
+@dataclass
+class Stack:
+    """The local stack, started as `make run` starts it."""
+
+    process: subprocess.Popen[str]
+    state_dir: Path
+    api_url: str
+    api_key: str
+    webhook_secret: str
+    aws_endpoint_url: str
+    log_path: Path
+
+    @classmethod
+    def start(cls, state_dir: Path, env: dict[str, str] | None = None, timeout: float = 90.0) -> Stack:
+        port, moto_port = free_port(), free_port()
+        state_dir.mkdir(parents=True, exist_ok=True)
+        log_path = state_dir / "stack.log"
+        log = log_path.open("w")
+        process = subprocess.Popen(
+            [*tocsin_command(), "run", "--port", str(port), "--moto-port", str(moto_port), "--state-dir", str(state_dir)],
+            cwd=ROOT,
+            env={**os.environ, **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        state_file = state_dir / "local.json"
+
+        def ready() -> dict[str, Any] | None:
+            if process.poll() is not None:
+                raise AssertionError(f"the stack exited early:\n{log_path.read_text()}")
+            if not state_file.exists():
+                return None
+            return dict(json.loads(state_file.read_text()))
+
+        state = poll(ready, timeout=timeout, interval=0.2, what="the stack's local.json")
+        return cls(process, state_dir, state["api_url"], state["api_key"], state["webhook_secret"], state["aws_endpoint_url"], log_path)
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(10)
+        return self.process.returncode
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Runs the `tocsin` CLI against this stack (found through AWS_ENDPOINT_URL)."""
+        env = {**os.environ, "AWS_ENDPOINT_URL": self.aws_endpoint_url, "AWS_ACCESS_KEY_ID": "testing",
+               "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+        return subprocess.run([*tocsin_command(), *args], cwd=self.state_dir, env=env, capture_output=True, text=True, check=check, timeout=60)
+
+    def new_tenant(self, name: str) -> tuple[str, str]:
+        """(api_key, webhook_secret) of a fresh key for ``name``, minted with the CLI."""
+        issued = json.loads(self.cli("keys", "create", "--tenant", name).stdout)
+        return issued["api_key"], issued["webhook_secret"]
+
+    def client(self, api_key: str | None = None) -> Api:
+        return Api(self.api_url, api_key if api_key is not None else self.api_key)
+
+
+@dataclass
+class Api:
+    base: str
+    key: str
+    session: requests.Session = field(default_factory=requests.Session)
+
+    def request(self, method: str, path: str, *, auth: bool = True, **kwargs: Any) -> requests.Response:
+        headers = dict(kwargs.pop("headers", {}) or {})
+        if auth and self.key:
+            headers.setdefault("Authorization", f"Bearer {self.key}")
+        return self.session.request(method, self.base + path, headers=headers, timeout=30, **kwargs)
+
+    def put_recipient(self, recipient_id: str, **fields: Any) -> requests.Response:
+        return self.request("PUT", f"/v1/recipients/{recipient_id}", json=fields)
+
+    def notify(self, **body: Any) -> requests.Response:
+        body.setdefault("title", "Disk almost full")
+        return self.request("POST", "/v1/notifications", json=body)
+
+    def notification(self, notification_id: str) -> dict[str, Any]:
+        response = self.request("GET", f"/v1/notifications/{notification_id}")
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    def wait_final(self, notification_id: str, timeout: float = 30.0) -> dict[str, Any]:
+        final = {"delivered", "partially_delivered", "failed", "skipped"}
+
+        def check() -> dict[str, Any] | None:
+            notification = self.notification(notification_id)
+            return notification if notification["status"] in final else None
+
+        return poll(check, timeout=timeout, what=f"notification {notification_id} final")
+
+
+@dataclass
+class Delivery:
+    webhook_id: str
+    body: dict[str, Any]
+    headers: dict[str, str]
+
+
+class Receiver:
+    """A webhook receiver on loopback that verifies every signature and records deliveries.
+
+    ``respond`` decides the answer for each request (default 200)."""
+
+    def __init__(self, server: HTTPServer, secret: str | None = None) -> None:
+        self.server = server
+        self.secret = secret
+        self.received: list[Delivery] = []
+        self.bad_signatures = 0
+        self.respond: Callable[[Delivery], Response] = lambda _: Response("ok", status=200)
+        self._lock = threading.Lock()
+        server.expect_request("/hook", method="POST").respond_with_handler(self._handle)
+
+    @property
+    def url(self) -> str:
+        return self.server.url_for("/hook")
+
+    def _handle(self, request: Request) -> Response:
+        payload = request.get_data(as_text=True)
+        headers = {key.lower(): value for key, value in request.headers.items()}
+        if self.secret is not None:
+            try:
+                Webhook(self.secret).verify(payload, headers)
+            except Exception:
+                with self._lock:
+                    self.bad_signatures += 1
+                return Response("bad signature", status=400)
+        delivery = Delivery(headers.get("webhook-id", ""), json.loads(payload), headers)
+        with self._lock:
+            self.received.append(delivery)
+        return self.respond(delivery)
+
+    def for_notification(self, notification_id: str) -> list[Delivery]:
+        with self._lock:
+            return [item for item in self.received if item.body.get("id") == notification_id]
+
+
+@contextlib.contextmanager
+def receiver(secret: str | None) -> Iterator[Receiver]:
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    server.start()
+    try:
+        yield Receiver(server, secret)
+    finally:
+        server.clear()
+        if server.is_running():
+            server.stop()
