@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import requests
 from pytest_httpserver import HTTPServer
@@ -23,7 +23,6 @@ from standardwebhooks import Webhook
 from werkzeug.wrappers import Request, Response
 
 ROOT = Path(__file__).resolve().parent.parent
-T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -33,7 +32,13 @@ def free_port() -> int:
         return port
 
 
-def poll(check: Callable[[], T | None], *, timeout: float = 30.0, interval: float = 0.05, what: str = "condition") -> T:
+def poll[T](
+    check: Callable[[], T | None],
+    *,
+    timeout: float = 30.0,
+    interval: float = 0.05,
+    what: str = "condition",
+) -> T:
     """Calls ``check`` until it returns something truthy, or fails after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     last: T | None = None
@@ -63,13 +68,24 @@ class Stack:
     log_path: Path
 
     @classmethod
-    def start(cls, state_dir: Path, env: dict[str, str] | None = None, timeout: float = 90.0) -> Stack:
+    def start(
+        cls, state_dir: Path, env: dict[str, str] | None = None, timeout: float = 90.0
+    ) -> Stack:
         port, moto_port = free_port(), free_port()
         state_dir.mkdir(parents=True, exist_ok=True)
         log_path = state_dir / "stack.log"
         log = log_path.open("w")
         process = subprocess.Popen(
-            [*tocsin_command(), "run", "--port", str(port), "--moto-port", str(moto_port), "--state-dir", str(state_dir)],
+            [
+                *tocsin_command(),
+                "run",
+                "--port",
+                str(port),
+                "--moto-port",
+                str(moto_port),
+                "--state-dir",
+                str(state_dir),
+            ],
             cwd=ROOT,
             env={**os.environ, **(env or {})},
             stdout=log,
@@ -87,7 +103,15 @@ class Stack:
             return dict(json.loads(state_file.read_text()))
 
         state = poll(ready, timeout=timeout, interval=0.2, what="the stack's local.json")
-        return cls(process, state_dir, state["api_url"], state["api_key"], state["webhook_secret"], state["aws_endpoint_url"], log_path)
+        return cls(
+            process,
+            state_dir,
+            state["api_url"],
+            state["api_key"],
+            state["webhook_secret"],
+            state["aws_endpoint_url"],
+            log_path,
+        )
 
     def stop(self) -> int:
         if self.process.poll() is None:
@@ -101,9 +125,22 @@ class Stack:
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Runs the `tocsin` CLI against this stack (found through AWS_ENDPOINT_URL)."""
-        env = {**os.environ, "AWS_ENDPOINT_URL": self.aws_endpoint_url, "AWS_ACCESS_KEY_ID": "testing",
-               "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
-        return subprocess.run([*tocsin_command(), *args], cwd=self.state_dir, env=env, capture_output=True, text=True, check=check, timeout=60)
+        env = {
+            **os.environ,
+            "AWS_ENDPOINT_URL": self.aws_endpoint_url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+        return subprocess.run(
+            [*tocsin_command(), *args],
+            cwd=self.state_dir,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=60,
+        )
 
     def new_tenant(self, name: str) -> tuple[str, str]:
         """(api_key, webhook_secret) of a fresh key for ``name``, minted with the CLI."""
@@ -120,7 +157,9 @@ class Api:
     key: str
     session: requests.Session = field(default_factory=requests.Session)
 
-    def request(self, method: str, path: str, *, auth: bool = True, **kwargs: Any) -> requests.Response:
+    def request(
+        self, method: str, path: str, *, auth: bool = True, **kwargs: Any
+    ) -> requests.Response:
         headers = dict(kwargs.pop("headers", {}) or {})
         if auth and self.key:
             headers.setdefault("Authorization", f"Bearer {self.key}")

@@ -25,7 +25,9 @@ def assert_problem(response: requests.Response, status: int) -> dict[str, Any]:
     assert response.headers["Content-Type"].startswith(PROBLEM)
     body = dict(response.json())
     assert body["status"] == status
-    assert body["type"] and body["title"] and body["detail"]
+    assert body["type"]
+    assert body["title"]
+    assert body["detail"]
     return body
 
 
@@ -49,14 +51,20 @@ def test_openapi_is_a_valid_31_document_with_bearer_auth_and_problem_responses(a
 
 
 # --- auth ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize("path", ["/v1/notifications", "/v1/recipients/alice", "/v1/no-such-route", "/v1"])
+@pytest.mark.parametrize(
+    "path", ["/v1/notifications", "/v1/recipients/alice", "/v1/no-such-route", "/v1"]
+)
 def test_every_v1_path_needs_a_key(api: Api, path: str) -> None:
     response = api.request("GET", path, auth=False)
     assert_problem(response, 401)
 
 
 def test_an_unknown_key_is_401(api: Api) -> None:
-    response = api.request("GET", "/v1/notifications", headers={"Authorization": "Bearer tsn_000000000000.nope-nope-nope-nope-nope"})
+    response = api.request(
+        "GET",
+        "/v1/notifications",
+        headers={"Authorization": "Bearer tsn_000000000000.nope-nope-nope-nope-nope"},
+    )
     assert_problem(response, 401)
 
 
@@ -94,7 +102,13 @@ def test_unserved_method_is_405_problem(api: Api, method: str) -> None:
 # --- recipients ---------------------------------------------------------------------------------
 def test_recipient_put_get_delete(api: Api) -> None:
     rid = unique()
-    body = {"name": "Alice", "email": "alice@example.com", "phone": "+14155550100", "webhook_url": "http://127.0.0.1:9/hook", "preferences": {"quiet": True}}
+    body = {
+        "name": "Alice",
+        "email": "alice@example.com",
+        "phone": "+14155550100",
+        "webhook_url": "http://127.0.0.1:9/hook",
+        "preferences": {"quiet": True},
+    }
     put = api.put_recipient(rid, **body)
     assert put.status_code == 200, put.text
     assert put.json()["recipient_id"] == rid
@@ -123,7 +137,9 @@ def test_recipient_put_replaces(api: Api) -> None:
         ({"nickname": "x"}, ["body", "nickname"]),
     ],
 )
-def test_recipient_validation_is_422_with_location(api: Api, body: dict[str, Any], loc: list[str]) -> None:
+def test_recipient_validation_is_422_with_location(
+    api: Api, body: dict[str, Any], loc: list[str]
+) -> None:
     problem = assert_problem(api.put_recipient(unique(), **body), 422)
     assert any(error["loc"] == loc for error in problem["errors"]), problem
 
@@ -135,24 +151,35 @@ def test_recipient_id_format_is_checked(api: Api) -> None:
 
 # --- request bodies -----------------------------------------------------------------------------
 def test_malformed_json_is_400(api: Api) -> None:
-    response = api.request("POST", "/v1/notifications", data="{not json", headers={"Content-Type": "application/json"})
+    response = api.request(
+        "POST", "/v1/notifications", data="{not json", headers={"Content-Type": "application/json"}
+    )
     assert_problem(response, 400)
 
 
 @pytest.mark.parametrize("payload", ["[1, 2]", '"text"', "42", "null"])
 def test_a_body_that_is_not_an_object_is_400(api: Api, payload: str) -> None:
-    response = api.request("POST", "/v1/notifications", data=payload, headers={"Content-Type": "application/json"})
+    response = api.request(
+        "POST", "/v1/notifications", data=payload, headers={"Content-Type": "application/json"}
+    )
     assert_problem(response, 400)
 
 
 def test_non_json_content_type_is_415(api: Api) -> None:
-    response = api.request("POST", "/v1/notifications", data="title=x", headers={"Content-Type": "application/x-www-form-urlencoded"})
+    response = api.request(
+        "POST",
+        "/v1/notifications",
+        data="title=x",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert_problem(response, 415)
 
 
 def test_body_over_256_kib_is_413(api: Api) -> None:
     big = json.dumps({"recipient_id": "a", "title": "x", "body": "y" * (256 * 1024)})
-    response = api.request("POST", "/v1/notifications", data=big, headers={"Content-Type": "application/json"})
+    response = api.request(
+        "POST", "/v1/notifications", data=big, headers={"Content-Type": "application/json"}
+    )
     assert_problem(response, 413)
 
 
@@ -165,7 +192,14 @@ def recipient(api: Api) -> str:
 
 
 def test_post_notification_is_202_with_location_and_get_reads_it(api: Api, recipient: str) -> None:
-    response = api.notify(recipient_id=recipient, title="Disk almost full", body="db-1 at 93%", severity="warning", category="ops", data={"host": "db-1"})
+    response = api.notify(
+        recipient_id=recipient,
+        title="Disk almost full",
+        body="db-1 at 93%",
+        severity="warning",
+        category="ops",
+        data={"host": "db-1"},
+    )
     assert response.status_code == 202, response.text
     created = response.json()
     assert created["status"] == "accepted"
@@ -191,7 +225,10 @@ def test_post_notification_is_202_with_location_and_get_reads_it(api: Api, recip
         ({"recipient_id": "x", "title": "t", "colour": "red"}, ["body", "colour"]),
         ({"title": "t"}, ["body"]),
         ({"recipient_id": "x", "topic": "ops", "title": "t"}, ["body"]),
-        ({"recipient_id": "x", "title": "t", "idempotency_key": "k" * 129}, ["body", "idempotency_key"]),
+        (
+            {"recipient_id": "x", "title": "t", "idempotency_key": "k" * 129},
+            ["body", "idempotency_key"],
+        ),
     ],
 )
 def test_notification_validation_is_422(api: Api, body: dict[str, Any], loc: list[Any]) -> None:
@@ -220,7 +257,9 @@ def test_default_channels_follow_the_recipients_addresses(api: Api) -> None:
     assert created["channels"] == ["email", "sms", "inbox"]
 
 
-def test_a_requested_channel_without_address_is_skipped_with_reason(api: Api, recipient: str) -> None:
+def test_a_requested_channel_without_address_is_skipped_with_reason(
+    api: Api, recipient: str
+) -> None:
     created = api.notify(recipient_id=recipient, channels=["webhook", "inbox"]).json()
     final = api.wait_final(created["id"])
     webhook = next(d for d in final["deliveries"] if d["channel"] == "webhook")
@@ -241,8 +280,11 @@ def test_same_key_same_body_replays_with_200(api: Api, recipient: str) -> None:
     assert first.status_code == 202
     settled = api.wait_final(first.json()["id"])
     again = api.request(
-        "POST", "/v1/notifications",
-        data=json.dumps({"title": "once", "idempotency_key": key, "recipient_id": recipient}, indent=2),
+        "POST",
+        "/v1/notifications",
+        data=json.dumps(
+            {"title": "once", "idempotency_key": key, "recipient_id": recipient}, indent=2
+        ),
         headers={"Content-Type": "application/json"},
     )
     assert again.status_code == 200
@@ -253,7 +295,12 @@ def test_same_key_same_body_replays_with_200(api: Api, recipient: str) -> None:
 
 def test_header_and_body_key_are_one_key_space(api: Api, recipient: str) -> None:
     key = unique("k")
-    first = api.request("POST", "/v1/notifications", json={"recipient_id": recipient, "title": "h"}, headers={"Idempotency-Key": key})
+    first = api.request(
+        "POST",
+        "/v1/notifications",
+        json={"recipient_id": recipient, "title": "h"},
+        headers={"Idempotency-Key": key},
+    )
     assert first.status_code == 202
     again = api.notify(recipient_id=recipient, title="h", idempotency_key=key)
     assert again.status_code == 200
@@ -267,7 +314,12 @@ def test_same_key_different_body_is_409(api: Api, recipient: str) -> None:
 
 
 def test_header_and_body_keys_that_differ_are_422(api: Api, recipient: str) -> None:
-    response = api.request("POST", "/v1/notifications", json={"recipient_id": recipient, "title": "x", "idempotency_key": "a"}, headers={"Idempotency-Key": "b"})
+    response = api.request(
+        "POST",
+        "/v1/notifications",
+        json={"recipient_id": recipient, "title": "x", "idempotency_key": "a"},
+        headers={"Idempotency-Key": "b"},
+    )
     assert_problem(response, 422)
 
 
@@ -276,14 +328,19 @@ def test_keys_are_scoped_to_the_tenant(stack: Stack, api: Api, recipient: str) -
     assert api.notify(recipient_id=recipient, title="x", idempotency_key=key).status_code == 202
     other = stack.client(stack.new_tenant(unique("t"))[0])
     other.put_recipient(recipient)
-    assert other.notify(recipient_id=recipient, title="different", idempotency_key=key).status_code == 202
+    assert (
+        other.notify(recipient_id=recipient, title="different", idempotency_key=key).status_code
+        == 202
+    )
 
 
 def test_concurrent_requests_with_one_key_create_one_notification(api: Api, recipient: str) -> None:
     key = unique("k")
 
     def send(_: int) -> requests.Response:
-        return Api(api.base, api.key).notify(recipient_id=recipient, title="race", idempotency_key=key)
+        return Api(api.base, api.key).notify(
+            recipient_id=recipient, title="race", idempotency_key=key
+        )
 
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         responses = list(pool.map(send, range(8)))
@@ -324,13 +381,25 @@ def test_list_filters_by_recipient_and_status(stack: Stack) -> None:
     client.wait_final(a)
     by_recipient = client.request("GET", "/v1/notifications", params={"recipient_id": alice}).json()
     assert [item["id"] for item in by_recipient["items"]] == [a]
-    delivered = client.request("GET", "/v1/notifications", params={"recipient_id": alice, "status": "delivered"}).json()
+    delivered = client.request(
+        "GET", "/v1/notifications", params={"recipient_id": alice, "status": "delivered"}
+    ).json()
     assert [item["id"] for item in delivered["items"]] == [a]
     failed = client.request("GET", "/v1/notifications", params={"status": "failed"}).json()
     assert failed["items"] == []
 
 
-@pytest.mark.parametrize("params", [{"limit": 0}, {"limit": 101}, {"limit": "ten"}, {"status": "lost"}, {"cursor": "!!!"}, {"cursor": "eyJwayI6IngifQ"}])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"limit": 0},
+        {"limit": 101},
+        {"limit": "ten"},
+        {"status": "lost"},
+        {"cursor": "!!!"},
+        {"cursor": "eyJwayI6IngifQ"},
+    ],
+)
 def test_bad_list_parameters_are_422(api: Api, params: dict[str, Any]) -> None:
     assert_problem(api.request("GET", "/v1/notifications", params=params), 422)
 
@@ -345,7 +414,9 @@ def test_a_cursor_from_another_tenant_is_422(stack: Stack, api: Api, recipient: 
 
 
 # --- tenant isolation ---------------------------------------------------------------------------
-def test_a_tenant_never_sees_another_tenants_objects(stack: Stack, api: Api, recipient: str) -> None:
+def test_a_tenant_never_sees_another_tenants_objects(
+    stack: Stack, api: Api, recipient: str
+) -> None:
     created = api.notify(recipient_id=recipient).json()["id"]
     other = stack.client(stack.new_tenant(unique("t"))[0])
     assert_problem(other.request("GET", f"/v1/notifications/{created}"), 404)
@@ -369,17 +440,31 @@ def test_inbox_lists_unread_and_marks_read(api: Api, recipient: str) -> None:
     assert item["title"] == "second"
     assert item["data"] == {"n": 2}
     assert item["read_at"] is None
-    assert set(item) == {"notification_id", "title", "body", "severity", "category", "data", "created_at", "read_at"}
+    assert set(item) == {
+        "notification_id",
+        "title",
+        "body",
+        "severity",
+        "category",
+        "data",
+        "created_at",
+        "read_at",
+    }
     assert api.request("POST", f"/v1/recipients/{recipient}/inbox/{second}/read").status_code == 204
     assert api.request("POST", f"/v1/recipients/{recipient}/inbox/{second}/read").status_code == 204
-    unread = api.request("GET", f"/v1/recipients/{recipient}/inbox", params={"unread": "true"}).json()
+    unread = api.request(
+        "GET", f"/v1/recipients/{recipient}/inbox", params={"unread": "true"}
+    ).json()
     assert [item["notification_id"] for item in unread["items"]] == [first]
     read = api.request("GET", f"/v1/recipients/{recipient}/inbox").json()["items"][0]
     assert read["read_at"] is not None
 
 
 def test_marking_an_unknown_inbox_item_is_404(api: Api, recipient: str) -> None:
-    assert_problem(api.request("POST", f"/v1/recipients/{recipient}/inbox/01ARZ3NDEKTSV4RRFFQ69G5FAV/read"), 404)
+    assert_problem(
+        api.request("POST", f"/v1/recipients/{recipient}/inbox/01ARZ3NDEKTSV4RRFFQ69G5FAV/read"),
+        404,
+    )
 
 
 def test_inbox_paginates(api: Api, recipient: str) -> None:
@@ -387,8 +472,12 @@ def test_inbox_paginates(api: Api, recipient: str) -> None:
     for notification_id in ids:
         api.wait_final(notification_id)
     page = api.request("GET", f"/v1/recipients/{recipient}/inbox", params={"limit": 2}).json()
-    rest = api.request("GET", f"/v1/recipients/{recipient}/inbox", params={"limit": 2, "cursor": page["next"]}).json()
-    assert [item["notification_id"] for item in page["items"] + rest["items"]] == list(reversed(ids))
+    rest = api.request(
+        "GET", f"/v1/recipients/{recipient}/inbox", params={"limit": 2, "cursor": page["next"]}
+    ).json()
+    assert [item["notification_id"] for item in page["items"] + rest["items"]] == list(
+        reversed(ids)
+    )
     assert rest["next"] is None
 
 
@@ -396,7 +485,9 @@ def test_inbox_paginates(api: Api, recipient: str) -> None:
 def test_webhook_is_delivered_once_and_correctly_signed(api: Api, hook: Receiver) -> None:
     rid = unique()
     api.put_recipient(rid, webhook_url=hook.url)
-    created = api.notify(recipient_id=rid, title="Disk almost full", body="db-1 at 93%", data={"disk": 93}).json()
+    created = api.notify(
+        recipient_id=rid, title="Disk almost full", body="db-1 at 93%", data={"disk": 93}
+    ).json()
     final = api.wait_final(created["id"])
     assert final["status"] == "delivered"
     webhook = next(d for d in final["deliveries"] if d["channel"] == "webhook")
@@ -406,6 +497,12 @@ def test_webhook_is_delivered_once_and_correctly_signed(api: Api, hook: Receiver
     assert len(received) == 1
     assert hook.bad_signatures == 0
     assert received[0].body == {
-        "type": "notification", "id": created["id"], "title": "Disk almost full", "body": "db-1 at 93%",
-        "severity": "info", "category": None, "data": {"disk": 93}, "created_at": created["created_at"],
+        "type": "notification",
+        "id": created["id"],
+        "title": "Disk almost full",
+        "body": "db-1 at 93%",
+        "severity": "info",
+        "category": None,
+        "data": {"disk": 93},
+        "created_at": created["created_at"],
     }

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import threading
 import uuid
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from werkzeug.wrappers import Response
 
@@ -16,7 +18,9 @@ def unique(prefix: str = "r") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
-def answers(*statuses: int, headers: dict[str, str] | None = None) -> object:
+def answers(
+    *statuses: int, headers: dict[str, str] | None = None
+) -> Callable[[Delivery], Response]:
     """A responder giving ``statuses`` in turn, then 200 for good."""
     remaining = list(statuses)
     lock = threading.Lock()
@@ -29,14 +33,12 @@ def answers(*statuses: int, headers: dict[str, str] | None = None) -> object:
     return respond
 
 
-def webhook_of(notification: dict[str, object]) -> dict[str, object]:
-    deliveries = notification["deliveries"]
-    assert isinstance(deliveries, list)
-    return next(item for item in deliveries if item["channel"] == "webhook")
+def webhook_of(notification: dict[str, Any]) -> dict[str, Any]:
+    return next(item for item in notification["deliveries"] if item["channel"] == "webhook")
 
 
 def test_a_transient_failure_is_retried_with_the_same_webhook_id(api: Api, hook: Receiver) -> None:
-    hook.respond = answers(503)  # type: ignore[assignment]
+    hook.respond = answers(503)
     rid = unique()
     api.put_recipient(rid, webhook_url=hook.url)
     created = api.notify(recipient_id=rid, channels=["webhook"]).json()
@@ -50,7 +52,7 @@ def test_a_transient_failure_is_retried_with_the_same_webhook_id(api: Api, hook:
 
 
 def test_retry_after_sets_the_next_attempt(api: Api, hook: Receiver) -> None:
-    hook.respond = answers(429, headers={"Retry-After": "3"})  # type: ignore[assignment]
+    hook.respond = answers(429, headers={"Retry-After": "3"})
     rid = unique()
     api.put_recipient(rid, webhook_url=hook.url)
     created = api.notify(recipient_id=rid, channels=["webhook"]).json()
@@ -61,7 +63,7 @@ def test_retry_after_sets_the_next_attempt(api: Api, hook: Receiver) -> None:
 
 
 def test_410_fails_at_once_and_retry_delivers_it_once(api: Api, hook: Receiver) -> None:
-    hook.respond = answers(410)  # type: ignore[assignment]
+    hook.respond = answers(410)
     rid = unique()
     api.put_recipient(rid, webhook_url=hook.url)
     created = api.notify(recipient_id=rid, channels=["webhook", "inbox"]).json()
@@ -73,7 +75,14 @@ def test_410_fails_at_once_and_retry_delivers_it_once(api: Api, hook: Receiver) 
     assert "410" in str(webhook["last_error"])
     letters = api.request("GET", "/v1/dead-letters").json()["items"]
     letter = next(item for item in letters if item["notification_id"] == created["id"])
-    assert letter == {"notification_id": created["id"], "channel": "webhook", "recipient_id": rid, "attempts": 1, "last_error": "HTTP 410", "failed_at": webhook["failed_at"]}
+    assert letter == {
+        "notification_id": created["id"],
+        "channel": "webhook",
+        "recipient_id": rid,
+        "attempts": 1,
+        "last_error": "HTTP 410",
+        "failed_at": webhook["failed_at"],
+    }
 
     retried = api.request("POST", f"/v1/notifications/{created['id']}/retry")
     assert retried.status_code == 202
@@ -88,7 +97,7 @@ def test_410_fails_at_once_and_retry_delivers_it_once(api: Api, hook: Receiver) 
 
 
 def test_a_redirect_is_not_followed_and_fails(api: Api, hook: Receiver) -> None:
-    hook.respond = lambda _: Response("", status=302, headers={"Location": "http://127.0.0.1:9/x"})  # type: ignore[assignment]
+    hook.respond = lambda _: Response("", status=302, headers={"Location": "http://127.0.0.1:9/x"})
     rid = unique()
     api.put_recipient(rid, webhook_url=hook.url)
     created = api.notify(recipient_id=rid, channels=["webhook"]).json()
@@ -103,11 +112,13 @@ def tenant_client(stack: Stack, hook: Receiver, tenant: str | None = None) -> Ap
     return stack.client(key)
 
 
-def test_always_failing_webhook_ends_failed_and_redrive_delivers_once(stack: Stack, hook: Receiver) -> None:
+def test_always_failing_webhook_ends_failed_and_redrive_delivers_once(
+    stack: Stack, hook: Receiver
+) -> None:
     api = tenant_client(stack, hook)
     broken = threading.Event()
     broken.set()
-    hook.respond = lambda _: Response("", status=500 if broken.is_set() else 200)  # type: ignore[assignment]
+    hook.respond = lambda _: Response("", status=500 if broken.is_set() else 200)
     rid = unique()
     api.put_recipient(rid, webhook_url=hook.url)
     created = api.notify(recipient_id=rid, channels=["webhook"]).json()
@@ -133,22 +144,32 @@ def test_always_failing_webhook_ends_failed_and_redrive_delivers_once(stack: Sta
 
 def test_redrive_filters_by_channel(stack: Stack, hook: Receiver) -> None:
     api = tenant_client(stack, hook)
-    hook.respond = answers(410)  # type: ignore[assignment]
+    hook.respond = answers(410)
     rid = unique()
     api.put_recipient(rid, webhook_url=hook.url)
     created = api.notify(recipient_id=rid, channels=["webhook"]).json()
     api.wait_final(created["id"])
-    assert api.request("POST", "/v1/dead-letters/redrive", json={"channel": "email"}).json() == {"redriven": 0}
-    assert api.request("POST", "/v1/dead-letters/redrive", json={"channel": "webhook", "recipient_id": rid}).json() == {"redriven": 1}
+    assert api.request("POST", "/v1/dead-letters/redrive", json={"channel": "email"}).json() == {
+        "redriven": 0
+    }
+    assert api.request(
+        "POST", "/v1/dead-letters/redrive", json={"channel": "webhook", "recipient_id": rid}
+    ).json() == {"redriven": 1}
 
 
 def test_email_and_sms_are_sent_and_visible_in_the_outbox(stack: Stack, api: Api) -> None:
     rid = unique()
     address = f"{rid}@example.com"
     api.put_recipient(rid, email=address, phone="+14155550123")
-    created = api.notify(recipient_id=rid, title=f"Hello {rid}", body="db-1 at 93%", severity="critical").json()
+    created = api.notify(
+        recipient_id=rid, title=f"Hello {rid}", body="db-1 at 93%", severity="critical"
+    ).json()
     final = api.wait_final(created["id"])
-    assert {item["channel"]: item["status"] for item in final["deliveries"]} == {"email": "delivered", "sms": "delivered", "inbox": "delivered"}
+    assert {item["channel"]: item["status"] for item in final["deliveries"]} == {
+        "email": "delivered",
+        "sms": "delivered",
+        "inbox": "delivered",
+    }
     outbox = json.loads(stack.cli("outbox", "--json").stdout)
     emails = [item for item in outbox if item["channel"] == "email" and item["to"] == address]
     assert len(emails) == 1
@@ -163,13 +184,20 @@ def test_email_and_sms_are_sent_and_visible_in_the_outbox(stack: Stack, api: Api
 def test_dlq_cli_lists_and_redrives(stack: Stack, hook: Receiver) -> None:
     tenant = unique("t")
     api = tenant_client(stack, hook, tenant)
-    hook.respond = answers(410)  # type: ignore[assignment]
+    hook.respond = answers(410)
     rid = unique()
     api.put_recipient(rid, webhook_url=hook.url)
     created = api.notify(recipient_id=rid, channels=["webhook"]).json()
     api.wait_final(created["id"])
-    listed = [json.loads(line) for line in stack.cli("dlq", "list", "--tenant", tenant).stdout.splitlines()]
+    listed = [
+        json.loads(line)
+        for line in stack.cli("dlq", "list", "--tenant", tenant).stdout.splitlines()
+    ]
     assert [item["notification_id"] for item in listed] == [created["id"]]
     redriven = json.loads(stack.cli("dlq", "redrive", "--tenant", tenant).stdout)
     assert redriven == {"redriven": 1}
-    poll(lambda: api.notification(created["id"])["status"] == "delivered", timeout=30, what="redriven delivery")
+    poll(
+        lambda: api.notification(created["id"])["status"] == "delivered",
+        timeout=30,
+        what="redriven delivery",
+    )

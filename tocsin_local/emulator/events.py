@@ -108,6 +108,10 @@ def dynamodb_record(record: dict[str, Any], stream_arn: str, region: str) -> dic
             change, default=lambda value: _b64(value) if isinstance(value, bytes) else str(value)
         )
     )
+    # Lambda's record always carries SizeBytes; some emulators leave it out.
+    shaped.setdefault(
+        "SizeBytes", len(json.dumps(shaped.get("NewImage") or shaped.get("Keys") or {}))
+    )
     return {
         "eventID": record.get("eventID", str(uuid.uuid4())),
         "eventName": record["eventName"],
