@@ -251,6 +251,53 @@ def cmd_fire(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_receiver(args: argparse.Namespace) -> int:
+    """A webhook receiver for demos: verifies each signature and prints the delivery."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from standardwebhooks import Webhook
+
+    secret = args.secret or (local_state() or {}).get("webhook_secret")
+    if not secret:
+        print("no --secret and no .tocsin/local.json: start `make run` first", file=sys.stderr)
+        return 2
+    verifier = Webhook(secret)
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *rest: Any) -> None:
+            return
+
+        def do_POST(self) -> None:
+            payload = self.rfile.read(int(self.headers.get("content-length", "0"))).decode()
+            headers = {key.lower(): value for key, value in self.headers.items()}
+            try:
+                verifier.verify(payload, headers)
+                verified = True
+            except Exception:
+                verified = False
+            print(
+                json.dumps(
+                    {
+                        "webhook-id": headers.get("webhook-id"),
+                        "verified": verified,
+                        "body": json.loads(payload or "null"),
+                    }
+                ),
+                flush=True,
+            )
+            self.send_response(200 if verified else 400)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    print(f"receiving webhooks on http://127.0.0.1:{args.port}/ (Ctrl-C stops)", file=sys.stderr)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="tocsin", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
@@ -302,6 +349,11 @@ def parser() -> argparse.ArgumentParser:
     redrive.add_argument("--channel", choices=["webhook", "email", "sms", "inbox"])
     redrive.add_argument("--recipient-id")
     redrive.set_defaults(handler=cmd_dlq_redrive)
+
+    hook = commands.add_parser("receiver", help="a webhook receiver that verifies signatures")
+    hook.add_argument("--port", type=int, default=9000)
+    hook.add_argument("--secret", help="default: the demo tenant's, from .tocsin/local.json")
+    hook.set_defaults(handler=cmd_receiver)
 
     fire = commands.add_parser("fire", help="fire a scheduled function of the local cloud now")
     fire.add_argument("function")
