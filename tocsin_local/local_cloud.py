@@ -127,7 +127,7 @@ class LocalCloud:
         ]
         if options.create_missing:
             runner.append("--create-missing")
-        self.supervisor.start("runner", runner, self.env)
+        self.supervisor.start("runner", runner, self.env, restart=True)
         gateway = [
             sys.executable,
             "-m",
@@ -141,7 +141,7 @@ class LocalCloud:
         ]
         if options.reload:
             gateway.append("--reload")
-        self.supervisor.start("api", gateway, self.env)
+        self.supervisor.start("api", gateway, self.env, restart=True)
 
     def wait_ready(self, health_path: str | None) -> None:
         if health_path is not None:

@@ -2,7 +2,9 @@
 
 Each child runs in a session of its own (so a stop reaches everything it started), watches
 its parent (so it ends if this process is killed outright), and is stopped with SIGTERM, then
-SIGKILL of its whole group if it lingers.
+SIGKILL of its whole group if it lingers. A child started with ``restart=True`` (the API, the
+trigger runner: they keep no state of their own) is started again when it dies; any other
+child's death stops the whole tree.
 """
 
 from __future__ import annotations
@@ -19,10 +21,17 @@ from typing import IO, Any
 STOP_GRACE_SECONDS = 5.0
 
 
+RESTART_DELAY_SECONDS = 0.5
+
+
 @dataclass
 class Child:
     name: str
     proc: subprocess.Popen[str]
+    argv: list[str]
+    env: dict[str, str]
+    restart: bool
+    restarts: int = 0
 
 
 class Supervisor:
@@ -32,9 +41,26 @@ class Supervisor:
         self.exited = threading.Event()
 
     def start(
-        self, name: str, argv: list[str], env: dict[str, str], *, capture_stdout: bool = False
+        self,
+        name: str,
+        argv: list[str],
+        env: dict[str, str],
+        *,
+        capture_stdout: bool = False,
+        restart: bool = False,
     ) -> Child:
-        proc = subprocess.Popen(
+        child = Child(name, self._spawn(argv, env, capture_stdout), argv, env, restart)
+        self.children.append(child)
+        threading.Thread(
+            target=self._watch, args=(child,), daemon=True, name=f"watch-{name}"
+        ).start()
+        return child
+
+    @staticmethod
+    def _spawn(
+        argv: list[str], env: dict[str, str], capture_stdout: bool = False
+    ) -> subprocess.Popen[str]:
+        return subprocess.Popen(
             argv,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -43,18 +69,21 @@ class Supervisor:
             text=True,
             start_new_session=True,
         )
-        child = Child(name, proc)
-        self.children.append(child)
-        threading.Thread(
-            target=self._watch, args=(child,), daemon=True, name=f"watch-{name}"
-        ).start()
-        return child
 
     def _watch(self, child: Child) -> None:
-        code = child.proc.wait()
-        if not self._stopping.is_set():
+        while True:
+            code = child.proc.wait()
+            if self._stopping.is_set():
+                return
             sys.stderr.write(f"tocsin: {child.name} exited unexpectedly (code {code})\n")
-            self.exited.set()
+            if not child.restart:
+                self.exited.set()
+                return
+            if self._stopping.wait(RESTART_DELAY_SECONDS):
+                return
+            child.restarts += 1
+            sys.stderr.write(f"tocsin: restarting {child.name}\n")
+            child.proc = self._spawn(child.argv, child.env)
 
     @staticmethod
     def read_line(stream: IO[str] | None) -> str:

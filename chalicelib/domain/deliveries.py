@@ -132,7 +132,7 @@ class DeliveryService:
         if isinstance(claim, Progress):
             return claim
         attempts = [self._attempt(claim.notification, delivery) for delivery in claim.due]
-        return self._record(tenant_id, notification_id, claim.token, attempts)
+        return self._record(claim.notification, claim.token, attempts)
 
     def _claim(self, tenant_id: str, notification_id: str) -> _Claim | Progress:
         for _ in range(MAX_WRITE_RACES):
@@ -192,11 +192,11 @@ class DeliveryService:
             self._faults.crash_point("after_send", f"{notification.id}/{delivery.channel.value}")
         return _Attempt(delivery.channel, delivery.recipient_id, outcome)
 
-    def _record(
-        self, tenant_id: str, notification_id: str, token: str, attempts: Sequence[_Attempt]
-    ) -> Progress:
+    def _record(self, claimed: Notification, token: str, attempts: Sequence[_Attempt]) -> Progress:
+        """Writes the outcomes. The first try builds on the claimed copy (usually still current,
+        which saves a read); a version conflict means someone wrote meanwhile: read and redo."""
+        notification: Notification | None = claimed
         for _ in range(MAX_WRITE_RACES):
-            notification = self._notifications.get_notification(tenant_id, notification_id)
             if notification is None:
                 return Progress(finished=True)
             now = self._clock.now()
@@ -212,13 +212,14 @@ class DeliveryService:
             try:
                 self._notifications.save_notification(notification, add_dead_letters=dead)
             except VersionConflict:
+                notification = self._notifications.get_notification(claimed.tenant_id, claimed.id)
                 continue
             for letter in dead:
                 self._announce_dead_letter(letter)
             if wake is None:
                 return Progress(finished=True)
             return Progress(finished=False, wake_in=(wake - now).total_seconds())
-        raise VersionConflict(f"notification {notification_id}: too many concurrent writers")
+        raise VersionConflict(f"notification {claimed.id}: too many concurrent writers")
 
     def _apply(
         self, notification: Notification, attempt: _Attempt, token: str, now: datetime

@@ -1,0 +1,370 @@
+"""End-to-end benchmark of the local stack: POST -> signed webhook received.
+
+Starts a fresh stack exactly as `make run` does (plus AWS-call metering in every process),
+a webhook receiver on loopback, and sends N notifications: half at a steady rate, half at full
+speed from concurrent clients. Prints:
+
+- sustained notifications/s accepted -> delivered (full-speed phase),
+- latency accept (202) -> webhook received, p50/p95/p99 (steady phase and full-speed phase),
+- POST latency seen by the client, p50/p99,
+- AWS API calls per notification, by operation, counted with botocore event hooks in every
+  process (API, trigger runner, function instances),
+- stack start time (command -> /health 200) and peak RSS of the stack's process tree,
+- the raw moto ceiling on this machine in the same run: SQS send/receive/delete in batches of
+  10 through a bare moto server, no Tocsin code.
+
+    python bench/e2e.py [--notifications 2000] [--rate 50] [--clients 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import boto3
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tocsin_local.metering import ENV_VAR, SITE_DIR, read_totals  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def tree_rss_mb(root_pid: int) -> float:
+    """Resident memory of a process and all its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        pid, ppid = int(entry.name), int(fields.get("PPid", "0").strip())
+        children.setdefault(ppid, []).append(pid)
+        rss[pid] = int(fields.get("VmRSS", "0 kB").split()[0]) if "VmRSS" in fields else 0
+    total, stack = 0, [root_pid]
+    while stack:
+        pid = stack.pop()
+        total += rss.get(pid, 0)
+        stack += children.get(pid, [])
+    return total / 1024
+
+
+@dataclass
+class Receiver:
+    received: dict[str, float] = field(default_factory=dict)
+    duplicates: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    done: threading.Event = field(default_factory=threading.Event)
+    expected: int = 0
+
+    def serve(self) -> ThreadingHTTPServer:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", "0")))
+                now = time.perf_counter()
+                notification_id = json.loads(body)["id"]
+                with receiver.lock:
+                    if notification_id in receiver.received:
+                        receiver.duplicates += 1
+                    else:
+                        receiver.received[notification_id] = now
+                    if receiver.expected and len(receiver.received) >= receiver.expected:
+                        receiver.done.set()
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return server
+
+
+@dataclass
+class Sent:
+    notification_id: str
+    accepted_at: float
+    post_seconds: float
+
+
+def start_stack(
+    state_dir: Path, meter_dir: Path
+) -> tuple[subprocess.Popen[bytes], dict[str, Any], float]:
+    port, moto_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        ENV_VAR: str(meter_dir),
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(SITE_DIR), str(ROOT), os.environ.get("PYTHONPATH")])
+        ),
+    }
+    tocsin = Path(sys.executable).parent / "tocsin"
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [
+            str(tocsin),
+            "run",
+            "--port",
+            str(port),
+            "--moto-port",
+            str(moto_port),
+            "--state-dir",
+            str(state_dir),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=(state_dir / "stack.log").open("w"),
+        start_new_session=True,
+    )
+    api_url = f"http://127.0.0.1:{port}"
+    while True:
+        if process.poll() is not None:
+            raise SystemExit(f"the stack exited: see {state_dir / 'stack.log'}")
+        try:
+            with urllib.request.urlopen(api_url + "/health", timeout=1) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            pass
+        time.sleep(0.02)
+    health_at = time.perf_counter() - started
+    state_file = state_dir / "local.json"
+    while not state_file.exists():
+        time.sleep(0.02)
+    return process, json.loads(state_file.read_text()), health_at
+
+
+def post_all(
+    api: str, key: str, recipient: str, count: int, *, rate: float | None, clients: int
+) -> list[Sent]:
+    local = threading.local()
+
+    def session() -> requests.Session:
+        if not hasattr(local, "session"):
+            local.session = requests.Session()
+            local.session.headers["Authorization"] = f"Bearer {key}"
+        return local.session  # type: ignore[no-any-return]
+
+    def send(index: int) -> Sent:
+        begun = time.perf_counter()
+        response = session().post(
+            f"{api}/v1/notifications",
+            json={"recipient_id": recipient, "title": f"bench {index}"},
+            timeout=30,
+        )
+        ended = time.perf_counter()
+        if response.status_code != 202:
+            raise RuntimeError(f"POST answered {response.status_code}: {response.text}")
+        return Sent(response.json()["id"], ended, ended - begun)
+
+    if rate is None:
+        with concurrent.futures.ThreadPoolExecutor(clients) as pool:
+            return list(pool.map(send, range(count)))
+    interval = 1.0 / rate
+    with concurrent.futures.ThreadPoolExecutor(clients) as pool:
+        futures = []
+        start = time.perf_counter()
+        for index in range(count):
+            delay = start + index * interval - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            futures.append(pool.submit(send, index))
+        return [future.result() for future in futures]
+
+
+def moto_ceiling(seconds: float = 5.0) -> float:
+    """Messages/s through a bare moto server: send, receive and delete in batches of 10."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tocsin_local.moto_server", "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        assert process.stdout is not None
+        process.stdout.readline()
+        sqs = boto3.client(
+            "sqs",
+            endpoint_url=f"http://127.0.0.1:{port}",
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        url = sqs.create_queue(QueueName="ceiling")["QueueUrl"]
+        moved = 0
+        deadline = time.perf_counter() + seconds
+        begun = time.perf_counter()
+        while time.perf_counter() < deadline:
+            sqs.send_message_batch(
+                QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": "x" * 200} for i in range(10)]
+            )
+            messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+            if messages:
+                sqs.delete_message_batch(
+                    QueueUrl=url,
+                    Entries=[
+                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                        for i, m in enumerate(messages)
+                    ],
+                )
+            moved += len(messages)
+        return moved / (time.perf_counter() - begun)
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def report_latencies(label: str, sent: list[Sent], received: dict[str, float]) -> None:
+    latencies = [
+        (received[s.notification_id] - s.accepted_at) * 1000
+        for s in sent
+        if s.notification_id in received
+    ]
+    posts = [s.post_seconds * 1000 for s in sent]
+    print(
+        f"  {label:<11} accept->webhook p50 {percentile(latencies, 0.5):7.1f} ms  p95 {percentile(latencies, 0.95):7.1f} ms"
+        f"  p99 {percentile(latencies, 0.99):7.1f} ms | POST p50 {percentile(posts, 0.5):6.1f} ms  p99 {percentile(posts, 0.99):6.1f} ms"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--notifications", type=int, default=2000)
+    parser.add_argument(
+        "--rate", type=float, default=50.0, help="steady phase rate, notifications/s"
+    )
+    parser.add_argument(
+        "--clients", type=int, default=16, help="concurrent clients in the full-speed phase"
+    )
+    args = parser.parse_args()
+    steady_count = args.notifications // 2
+    burst_count = args.notifications - steady_count
+
+    with tempfile.TemporaryDirectory(prefix="tocsin-bench-") as tmp:
+        state_dir, meter_dir = Path(tmp) / "state", Path(tmp) / "meter"
+        state_dir.mkdir()
+        meter_dir.mkdir()
+        receiver = Receiver()
+        server = receiver.serve()
+        process, state, start_seconds = start_stack(state_dir, meter_dir)
+        peak_rss = 0.0
+        sampling = threading.Event()
+
+        def sample() -> None:
+            nonlocal peak_rss
+            while not sampling.is_set():
+                peak_rss = max(peak_rss, tree_rss_mb(process.pid))
+                sampling.wait(0.2)
+
+        threading.Thread(target=sample, daemon=True).start()
+        try:
+            api, key = state["api_url"], state["api_key"]
+            hook = f"http://127.0.0.1:{server.server_address[1]}/hook"
+            requests.put(
+                f"{api}/v1/recipients/bench",
+                json={"webhook_url": hook},
+                headers={"Authorization": f"Bearer {key}"},
+                timeout=10,
+            ).raise_for_status()
+            # Warm-up: the first notification pays the function instances' cold start.
+            receiver.expected = 1
+            post_all(api, key, "bench", 1, rate=None, clients=1)
+            receiver.done.wait(60)
+            receiver.received.clear()
+            receiver.done.clear()
+            calls_before = read_totals(meter_dir)
+
+            receiver.expected = steady_count
+            steady = post_all(api, key, "bench", steady_count, rate=args.rate, clients=8)
+            receiver.done.wait(120 + steady_count / 10)
+            receiver.done.clear()
+            receiver.expected = steady_count + burst_count
+            burst_started = time.perf_counter()
+            burst = post_all(api, key, "bench", burst_count, rate=None, clients=args.clients)
+            receiver.done.wait(300 + burst_count / 5)
+            burst_received = [
+                receiver.received[s.notification_id]
+                for s in burst
+                if s.notification_id in receiver.received
+            ]
+            time.sleep(1.5)  # let every process's call meter flush once more
+            calls = read_totals(meter_dir) - calls_before
+        finally:
+            sampling.set()
+            os.kill(process.pid, signal.SIGTERM)
+            process.wait(30)
+            server.shutdown()
+
+        delivered = len(receiver.received)
+        total = steady_count + burst_count
+        burst_seconds = (max(burst_received) - burst_started) if burst_received else float("nan")
+        print(
+            f"\nTocsin local stack, {total} notifications (recipient with webhook + inbox), {os.cpu_count()} cores"
+        )
+        print(f"  delivered {delivered}/{total}, duplicate webhooks {receiver.duplicates}")
+        print(
+            f"  sustained accepted->delivered (full speed, {args.clients} clients): {len(burst_received) / burst_seconds:6.1f} notifications/s"
+        )
+        accepted_rate = burst_count / (max(s.accepted_at for s in burst) - burst_started)
+        print(f"  accepted (POST 202) at full speed: {accepted_rate:6.1f} notifications/s")
+        report_latencies(f"steady {args.rate:g}/s", steady, receiver.received)
+        report_latencies("full speed", burst, receiver.received)
+        per_notification = sum(calls.values()) / total
+        print(f"  AWS API calls per notification: {per_notification:.2f}")
+        for operation, count in calls.most_common():
+            print(f"    {operation:<42} {count / total:6.2f}")
+        print(f"  stack start (command -> /health 200): {start_seconds:5.2f} s")
+        print(f"  peak RSS of the stack (all processes): {peak_rss:6.0f} MB")
+    ceiling = moto_ceiling()
+    print(
+        f"  raw moto ceiling, SQS send+receive+delete in batches of 10: {ceiling:6.0f} messages/s"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,28 @@
+"""Nothing lost, nothing sent twice, with every fault injected at once (≈500 notifications)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tocsin_local.fault_campaign import FaultPlan, run_campaign
+
+
+def test_no_notification_is_lost_or_delivered_twice_under_faults(tmp_path: Path) -> None:
+    report = run_campaign(FaultPlan(notifications=500), tmp_path)
+    print(report.summary())
+    for kind in (
+        "crash_before_send",
+        "crash_after_send",
+        "publish_failure",
+        "receiver_5xx",
+        "receiver_stall",
+        "runner_kill",
+    ):
+        assert report.injected[kind] >= 1, f"{kind} never fired: {report.summary()}"
+    assert report.runner_restarts >= 1
+    assert report.accepted == 500
+    assert report.lost == [], report.summary()
+    assert report.delivered + report.failed_visible == report.accepted
+    assert report.unexplained_duplicates == [], report.summary()
+    assert report.resends_after_crash <= report.injected["crash_after_send"]
+    assert report.inconsistent == [], report.summary()

@@ -1,0 +1,380 @@
+"""A fault campaign against the local stack: proof that nothing accepted is lost and that a
+receiver never gets one delivery as a success twice, except after a crash between its 2xx and
+the record of it.
+
+The stack runs as `make run` runs it, with every injected fault on: function crashes before and
+after a send (probability per attempt), SNS publish failures after the table write, a receiver
+that answers 5xx or stalls past the webhook timeout, and the trigger runner killed outright
+(SIGKILL) and restarted by the supervisor mid-run. The receiver counts by ``webhook-id``.
+
+Accounting after the deadline, per accepted notification:
+- delivered: its webhook got a 2xx and its status says so;
+- failed and visible: its delivery is ``failed`` and listed by /v1/dead-letters;
+- lost: anything else.
+A webhook-id that got more than one 2xx is a duplicate success; it is explained when a crash
+was injected after a send of it (the journal names the notification) or when the runner was
+killed within a few seconds after its first 2xx. Any other duplicate is unexplained.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections import Counter
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+# A kill this soon after a webhook's 2xx may have caught its record unwritten.
+KILL_WINDOW_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class FaultPlan:
+    notifications: int = 500
+    crash_before_send: float = 0.02
+    crash_after_send: float = 0.02
+    publish_failure: float = 0.03
+    receiver_errors: float = 0.1
+    receiver_stalls: float = 0.02
+    runner_kills: int = 2
+    webhook_timeout: float = 2.0
+    clients: int = 8
+    deadline_seconds: float = 300.0
+    seed: int = 20261201
+
+
+@dataclass
+class FaultReport:
+    accepted: int = 0
+    delivered: int = 0
+    failed_visible: int = 0
+    lost: list[str] = field(default_factory=list)
+    duplicate_successes: int = 0
+    resends_after_crash: int = 0
+    resends_after_kill: int = 0
+    unexplained_duplicates: list[str] = field(default_factory=list)
+    webhook_requests: int = 0
+    injected: Counter[str] = field(default_factory=Counter)
+    runner_restarts: int = 0
+    seconds: float = 0.0
+    inconsistent: list[str] = field(default_factory=list)
+
+    @property
+    def retries(self) -> int:
+        """Webhook requests beyond the first one per notification."""
+        return self.webhook_requests - self.accepted
+
+    def summary(self) -> str:
+        injected = ", ".join(f"{kind} {count}" for kind, count in sorted(self.injected.items()))
+        return (
+            f"accepted {self.accepted}, delivered {self.delivered}, failed and visible "
+            f"{self.failed_visible}, lost {len(self.lost)}\n"
+            f"duplicate successes {self.duplicate_successes} (after an injected crash "
+            f"{self.resends_after_crash}, after a runner kill {self.resends_after_kill}, "
+            f"unexplained {len(self.unexplained_duplicates)})\n"
+            f"webhook requests {self.webhook_requests} (retries {self.retries}), runner restarts "
+            f"{self.runner_restarts}, {self.seconds:.1f} s\ninjected: {injected}"
+        )
+
+
+class FaultyReceiver:
+    """Answers 2xx, 5xx, or stalls past the sender's timeout (then 503), at random."""
+
+    def __init__(self, plan: FaultPlan) -> None:
+        self._plan = plan
+        self._rng = random.Random(plan.seed)
+        self._lock = threading.Lock()
+        self.successes: dict[str, list[float]] = {}
+        self.requests = 0
+        self.injected: Counter[str] = Counter()
+
+    def _decide(self) -> str:
+        with self._lock:
+            self.requests += 1
+            roll = self._rng.random()
+        if roll < self._plan.receiver_stalls:
+            return "stall"
+        if roll < self._plan.receiver_stalls + self._plan.receiver_errors:
+            return "error"
+        return "ok"
+
+    def serve(self) -> ThreadingHTTPServer:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+            def _answer(self, status: int) -> None:
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("content-length", "0")))
+                webhook_id = self.headers.get("webhook-id", "")
+                decision = receiver._decide()
+                if decision == "stall":
+                    with receiver._lock:
+                        receiver.injected["receiver_stall"] += 1
+                    time.sleep(receiver._plan.webhook_timeout + 1.0)
+                    self._answer(503)
+                elif decision == "error":
+                    with receiver._lock:
+                        receiver.injected["receiver_5xx"] += 1
+                    self._answer(500)
+                else:
+                    with receiver._lock:
+                        receiver.successes.setdefault(webhook_id, []).append(time.time())
+                    self._answer(200)
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return server
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class CampaignStack:
+    def __init__(self, plan: FaultPlan, state_dir: Path) -> None:
+        self.state_dir = state_dir
+        self.journal = state_dir / "faults.jsonl"
+        env = {
+            **os.environ,
+            "TOCSIN_FAULT_CRASH_BEFORE_SEND": str(plan.crash_before_send),
+            "TOCSIN_FAULT_CRASH_AFTER_SEND": str(plan.crash_after_send),
+            "TOCSIN_FAULT_PUBLISH_FAILURE": str(plan.publish_failure),
+            "TOCSIN_FAULT_JOURNAL": str(self.journal),
+            "TOCSIN_WEBHOOK_TIMEOUT_SECONDS": str(plan.webhook_timeout),
+        }
+        tocsin = Path(sys.executable).parent / "tocsin"
+        command = [str(tocsin)] if tocsin.exists() else [sys.executable, "-m", "tocsin_local.cli"]
+        self.process = subprocess.Popen(
+            [
+                *command,
+                "run",
+                "--port",
+                str(_free_port()),
+                "--moto-port",
+                str(_free_port()),
+                "--state-dir",
+                str(state_dir),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=(state_dir / "stack.log").open("w"),
+            start_new_session=True,
+        )
+        state_file = state_dir / "local.json"
+        deadline = time.monotonic() + 120
+        while not state_file.exists():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the stack did not start; see {state_dir / 'stack.log'}")
+            time.sleep(0.1)
+        state = json.loads(state_file.read_text())
+        self.api_url: str = state["api_url"]
+        self.api_key: str = state["api_key"]
+
+    def runner(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads((self.state_dir / "runner.json").read_text())
+        return data
+
+    def kill_runner(self) -> int | None:
+        """SIGKILLs the trigger runner (its function instances follow it); the supervisor
+        starts a new one."""
+        try:
+            pid = int(self.runner()["pid"])
+            os.kill(pid, signal.SIGKILL)
+        except (OSError, ValueError, KeyError):
+            return None
+        return pid
+
+    def fire_sweep(self) -> None:
+        try:
+            port = self.runner()["control_port"]
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/functions/sweep/fire", method="POST"
+            )
+            with urllib.request.urlopen(request, timeout=5):  # noqa: S310 (loopback)
+                pass
+        except (OSError, ValueError, KeyError):
+            pass  # the runner is restarting: the next round fires it
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+
+
+def _session(key: str) -> requests.Session:
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {key}"
+    return session
+
+
+def _all_notifications(api: str, key: str) -> dict[str, dict[str, Any]]:
+    session = _session(key)
+    found: dict[str, dict[str, Any]] = {}
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": 100}
+        if cursor:
+            params["cursor"] = cursor
+        page = session.get(f"{api}/v1/notifications", params=params, timeout=30).json()
+        found.update({item["id"]: item for item in page["items"]})
+        cursor = page["next"]
+        if cursor is None:
+            return found
+
+
+def _dead_letter_ids(api: str, key: str) -> set[str]:
+    session = _session(key)
+    ids: set[str] = set()
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": 100}
+        if cursor:
+            params["cursor"] = cursor
+        page = session.get(f"{api}/v1/dead-letters", params=params, timeout=30).json()
+        ids |= {item["notification_id"] for item in page["items"]}
+        cursor = page["next"]
+        if cursor is None:
+            return ids
+
+
+FINAL = {"delivered", "failed", "partially_delivered", "skipped"}
+
+
+def run_campaign(plan: FaultPlan, state_dir: Path | None = None) -> FaultReport:
+    with tempfile.TemporaryDirectory(prefix="tocsin-faults-") as tmp:
+        return _run(plan, state_dir or Path(tmp))
+
+
+def _run(plan: FaultPlan, state_dir: Path) -> FaultReport:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    report = FaultReport()
+    receiver = FaultyReceiver(plan)
+    server = receiver.serve()
+    stack = CampaignStack(plan, state_dir)
+    started = time.monotonic()
+    kills: list[float] = []
+    killed: list[int] = []
+    try:
+        api, key = stack.api_url, stack.api_key
+        hook = f"http://127.0.0.1:{server.server_address[1]}/hook"
+        _session(key).put(
+            f"{api}/v1/recipients/faulty", json={"webhook_url": hook}, timeout=30
+        ).raise_for_status()
+        kill_at = {
+            round(plan.notifications * (index + 1) / (plan.runner_kills + 1))
+            for index in range(plan.runner_kills)
+        }
+        accepted: list[str] = []
+        lock = threading.Lock()
+        local = threading.local()
+
+        def send(index: int) -> None:
+            if not hasattr(local, "session"):
+                local.session = _session(key)
+            response = local.session.post(
+                f"{api}/v1/notifications",
+                json={"recipient_id": "faulty", "title": f"fault {index}", "channels": ["webhook"]},
+                timeout=60,
+            )
+            response.raise_for_status()
+            with lock:
+                accepted.append(response.json()["id"])
+                if len(accepted) in kill_at:
+                    pid = stack.kill_runner()
+                    if pid is not None:
+                        kills.append(time.time())
+                        killed.append(pid)
+
+        with concurrent.futures.ThreadPoolExecutor(plan.clients) as pool:
+            list(pool.map(send, range(plan.notifications)))
+        report.accepted = len(accepted)
+
+        deadline = time.monotonic() + plan.deadline_seconds
+        statuses: dict[str, dict[str, Any]] = {}
+        while time.monotonic() < deadline:
+            statuses = _all_notifications(api, key)
+            if all(statuses.get(nid, {}).get("status") in FINAL for nid in accepted):
+                break
+            stack.fire_sweep()
+            time.sleep(3)
+        report.seconds = time.monotonic() - started
+        dead = _dead_letter_ids(api, key)
+        for nid in accepted:
+            notification = statuses.get(nid)
+            delivery = notification["deliveries"][0] if notification else {}
+            got_2xx = f"msg_{nid}" in receiver.successes
+            if delivery.get("status") == "delivered" and got_2xx:
+                report.delivered += 1
+            elif delivery.get("status") == "failed" and nid in dead:
+                report.failed_visible += 1
+            else:
+                report.lost.append(nid)
+            if (delivery.get("status") == "delivered") != got_2xx:
+                report.inconsistent.append(nid)
+        _account_duplicates(report, receiver, stack.journal, kills)
+        report.webhook_requests = receiver.requests
+        report.injected.update(receiver.injected)
+        report.injected["runner_kill"] = len(kills)
+        report.runner_restarts = len(killed) - (stack.runner()["pid"] in killed)
+    finally:
+        stack.stop()
+        server.shutdown()
+    return report
+
+
+def _account_duplicates(
+    report: FaultReport, receiver: FaultyReceiver, journal: Path, kills: list[float]
+) -> None:
+    crashes_after_send: Counter[str] = Counter()
+    if journal.exists():
+        for line in journal.read_text().splitlines():
+            entry = json.loads(line)
+            report.injected[entry["fault"]] += 1
+            if entry["fault"] == "crash_after_send":
+                crashes_after_send[entry["subject"].split("/")[0]] += 1
+    for webhook_id, times in receiver.successes.items():
+        extra = len(times) - 1
+        if extra <= 0:
+            continue
+        report.duplicate_successes += extra
+        nid = webhook_id.removeprefix("msg_")
+        by_crash = min(extra, crashes_after_send[nid])
+        report.resends_after_crash += by_crash
+        first = times[0]
+        by_kill = min(
+            extra - by_crash, sum(1 for kill in kills if 0 <= kill - first <= KILL_WINDOW_SECONDS)
+        )
+        report.resends_after_kill += by_kill
+        if extra - by_crash - by_kill > 0:
+            report.unexplained_duplicates.append(webhook_id)
