@@ -67,5 +67,11 @@ def sts() -> STSClient:
     return client
 
 
+def forget_clients() -> None:
+    """Drops the cached session and clients (a process whose endpoint changed, e.g. tests)."""
+    _client.cache_clear()
+    _session.cache_clear()
+
+
 def region() -> str:
     return _session().region_name or "us-east-1"

@@ -6,6 +6,7 @@ Auth comes first: without a valid key every /v1 path answers 401, unknown paths 
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from functools import lru_cache
@@ -46,8 +47,6 @@ def health() -> Response:
 
 @lru_cache(maxsize=1)
 def _openapi_document() -> str:
-    import json
-
     return json.dumps(build_document(OPERATIONS, version=VERSION))
 
 
@@ -74,10 +73,21 @@ def _bearer(request: Request) -> str | None:
     return credentials.strip()
 
 
+def _chalice_error(response: Response) -> bool:
+    """Chalice answers some errors itself (405 for a method no route has, 500 for an unhandled
+    exception) with a body of its own: ``{"Code": ..., "Message": ...}``."""
+    body = response.body
+    if isinstance(body, (str, bytes)):
+        try:
+            body = json.loads(body)
+        except ValueError:
+            return False
+    return isinstance(body, dict) and {"Code", "Message"} <= set(body)
+
+
 def _as_problem(request: Request, response: Response) -> Response:
-    """Chalice's own errors (405 for a method no route has, 500 for an unhandled exception)
-    come in its own body; every error leaves as problem+json."""
-    if response.status_code < 400 or is_problem(response):
+    """Every error leaves as problem+json, Chalice's own included."""
+    if response.status_code < 400 or is_problem(response) or not _chalice_error(response):
         return response
     status = response.status_code
     if status == 405:
@@ -86,7 +96,7 @@ def _as_problem(request: Request, response: Response) -> Response:
         return method_not_allowed_response(request.method, methods)
     if status >= 500:
         return problem_response(500, "internal error; it has been logged")
-    return problem_response(status, str(response.body)[:200] or "request refused")
+    return problem_response(status, "the request was refused")
 
 
 def http_middleware(request: Request, get_response: Callable[[Request], Response]) -> Response:
