@@ -13,7 +13,7 @@ speed from concurrent clients. Prints:
 - the raw moto ceiling on this machine in the same run: SQS send/receive/delete in batches of
   10 through a bare moto server, no Tocsin code.
 
-    python bench/e2e.py [--notifications 2000] [--rate 50] [--clients 16]
+    python bench/e2e.py [--notifications 2000] [--rate 10] [--clients 16]
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import concurrent.futures
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,17 +37,10 @@ from typing import Any
 import boto3
 import requests
 
+from tocsin_local.local_cloud import free_port
+from tocsin_local.metering import ENV_VAR, SITE_DIR, read_totals
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from tocsin_local.metering import ENV_VAR, SITE_DIR, read_totals  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def percentile(values: list[float], fraction: float) -> float:

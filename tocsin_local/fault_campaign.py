@@ -37,6 +37,8 @@ from typing import Any
 
 import requests
 
+from tocsin_local.local_cloud import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 # A kill this soon after a webhook's 2xx may have caught its record unwritten.
 KILL_WINDOW_SECONDS = 10.0
@@ -148,15 +150,6 @@ class FaultyReceiver:
         return server
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 class CampaignStack:
     def __init__(self, plan: FaultPlan, state_dir: Path) -> None:
         self.state_dir = state_dir
@@ -176,9 +169,9 @@ class CampaignStack:
                 *command,
                 "run",
                 "--port",
-                str(_free_port()),
+                str(free_port()),
                 "--moto-port",
-                str(_free_port()),
+                str(free_port()),
                 "--state-dir",
                 str(state_dir),
             ],
