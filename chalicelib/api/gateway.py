@@ -17,14 +17,16 @@ from chalice.app import Blueprint, Chalice, Request, Response
 from chalicelib.api.openapi import build_document
 from chalicelib.api.operations import (
     OPERATIONS,
+    Call,
     current_tenant,
     map_domain_error,
     method_not_allowed_response,
     not_found_response,
+    operation,
     reply,
 )
 from chalicelib.api.problems import ProblemException, from_exception, is_problem, problem_response
-from chalicelib.models.api import HealthOut
+from chalicelib.models.api import HealthOut, OpenApiDocument
 from chalicelib.settings import get_settings
 from chalicelib.wiring import services
 
@@ -38,8 +40,16 @@ VERSION = "0.1.0"
 system = Blueprint(__name__)
 
 
-@system.route("/health", methods=["GET"], content_types=["*/*"])
-def health() -> Response:
+@operation(
+    system,
+    "/health",
+    "GET",
+    summary="Whether the service can reach its table",
+    tag="system",
+    success={200: HealthOut, 503: HealthOut},
+    auth=False,
+)
+def health(call: Call) -> Response:
     if services().health.table_reachable():
         return reply(200, HealthOut(status="ok"))
     return reply(503, HealthOut(status="unavailable"))
@@ -50,8 +60,16 @@ def _openapi_document() -> str:
     return json.dumps(build_document(OPERATIONS, version=VERSION))
 
 
-@system.route("/openapi.json", methods=["GET"], content_types=["*/*"])
-def openapi() -> Response:
+@operation(
+    system,
+    "/openapi.json",
+    "GET",
+    summary="This document (OpenAPI 3.1)",
+    tag="system",
+    success={200: OpenApiDocument},
+    auth=False,
+)
+def openapi(call: Call) -> Response:
     return Response(
         body=_openapi_document(), status_code=200, headers={"Content-Type": "application/json"}
     )

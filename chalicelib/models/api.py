@@ -171,6 +171,16 @@ class RedriveOut(BaseModel):
     redriven: int
 
 
+class OpenApiDocument(BaseModel):
+    """An OpenAPI 3.1 document."""
+
+    model_config = ConfigDict(extra="allow")
+
+    openapi: str
+    info: dict[str, Any]
+    paths: dict[str, Any]
+
+
 class HealthOut(BaseModel):
     status: Literal["ok", "unavailable"]
 
