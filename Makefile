@@ -58,8 +58,10 @@ bench-faults: $(STAMP)
 test-localstack: $(STAMP)
 	$(BIN)/python -m pytest tests/localstack -p no:xdist
 
+STAGE ?= dev
+# The deploy template of a stage (build/template-$(STAGE).json); see README, Deploy to AWS.
 template: $(STAMP)
-	$(BIN)/python -m infra.template --out build/template.json
+	$(BIN)/python -m infra.template --stage $(STAGE) --out build/template-$(STAGE).json
 
 clean:
 	rm -rf $(VENV) .tocsin build .mypy_cache .ruff_cache .pytest_cache

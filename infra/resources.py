@@ -83,7 +83,8 @@ def chalice_config(stage: Stage, function_name: str, project_dir: Path = PROJECT
 
 def function_timeout(stage: Stage, function_name: str) -> int:
     timeout = chalice_config(stage, function_name).lambda_timeout
-    return int(timeout) if timeout is not None else 3
+    # Chalice's own default when config.json sets none.
+    return int(timeout) if timeout is not None else 60
 
 
 def stage_settings(stage: Stage) -> Settings:

@@ -14,10 +14,10 @@ from werkzeug.test import Client
 
 from chalicelib import aws
 from chalicelib.adapters.dynamodb import DynamoStore
-from chalicelib.settings import Settings, Stage
+from chalicelib.settings import Stage
 from chalicelib.wiring import Services, build_services, use_services
 from infra.provision import provision
-from infra.resources import definition
+from infra.resources import definition, stage_settings
 from tocsin_local.emulator.gateway import Gateway
 
 
@@ -31,8 +31,8 @@ def dev_services(monkeypatch: pytest.MonkeyPatch) -> Iterator[Services]:
     with mock_aws():
         aws.forget_clients()
         provisioned = provision(definition(Stage.DEV))
-        settings = Settings(
-            stage=Stage.DEV, notifications_topic_arn=next(iter(provisioned.topic_arns.values()))
+        settings = stage_settings(Stage.DEV).model_copy(
+            update={"notifications_topic_arn": next(iter(provisioned.topic_arns.values()))}
         )
         services = build_services(settings)
         use_services(services)
