@@ -14,7 +14,7 @@ from email.utils import parsedate_to_datetime
 
 # Seconds to wait after attempt n (1-based) before attempt n + 1.
 DEFAULT_DELAYS: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
-LOCAL_DELAYS: tuple[float, ...] = (1, 2, 4, 6, 8, 10, 12)
+LOCAL_DELAYS: tuple[float, ...] = (1, 2, 3, 5, 7, 9, 11)
 
 TRANSIENT_STATUSES = frozenset({408, 425, 429})
 RETRY_AFTER_STATUSES = frozenset({429, 503})
