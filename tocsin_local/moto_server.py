@@ -1,6 +1,7 @@
 """The embedded AWS emulator: moto server on loopback, as a process of the local cloud.
 
-Prints one JSON line ``{"port": N}`` when it is serving (port 0 picks a free one).
+Prints one JSON line ``{"port": N}`` when it is serving (port 0 picks a free one). Its SQS
+carries the corrections of ``tocsin_local.emulator.moto_sqs``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 from moto.server import ThreadedMotoServer
 
 from tocsin_local.emulator.lifecycle import die_with_parent
+from tocsin_local.emulator.moto_sqs import correct_sqs
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -25,6 +27,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     die_with_parent()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    correct_sqs()
     server = ThreadedMotoServer(ip_address=args.host, port=args.port, verbose=False)
     server.start()
     _, port = server.get_host_and_port()
