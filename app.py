@@ -6,13 +6,14 @@ from typing import Any
 
 from chalice.app import Chalice, CloudWatchEvent, Rate, SQSEvent
 
-from chalicelib import triggers
+from chalicelib import logs, triggers
 from chalicelib.api.gateway import http_middleware, install_catch_alls, system
 from chalicelib.api.notifications import notifications
 from chalicelib.api.recipients import recipients
 from chalicelib.settings import get_settings
 
 settings = get_settings()
+logs.configure()
 
 app = Chalice(app_name="tocsin")
 app.register_middleware(http_middleware, "http")

@@ -13,7 +13,6 @@ import time
 from functools import lru_cache
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
     EventType,
@@ -21,11 +20,9 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from chalicelib import aws
+from chalicelib import aws, logs
 from chalicelib.models.messages import NotificationEvent
 from chalicelib.wiring import services
-
-logger = Logger(service="tocsin")
 
 # SQS refuses a visibility timeout reaching past 12 h after the message was sent; longer waits
 # are bridged by sending the message again.
@@ -70,10 +67,14 @@ def deliver(event: dict[str, Any], context: Any) -> dict[str, Any]:
         if remaining < MIN_REMAINING_MS:
             _schedule_look(record, 0)
         message = NotificationEvent.model_validate_json(record.body)
-        logger.append_keys(notification_id=message.notification_id, tenant=message.tenant_id)
-        progress = services().deliveries.process(message.tenant_id, message.notification_id)
-        if not progress.finished:
-            _schedule_look(record, progress.wake_in or 0.0)
+        with logs.bound(
+            correlation_id=record.message_id,
+            notification_id=message.notification_id,
+            tenant=message.tenant_id,
+        ):
+            progress = services().deliveries.process(message.tenant_id, message.notification_id)
+            if not progress.finished:
+                _schedule_look(record, progress.wake_in or 0.0)
 
     response = process_partial_response(
         event=event, record_handler=handle, processor=processor, context=context

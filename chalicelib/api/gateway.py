@@ -14,6 +14,7 @@ from typing import Any
 
 from chalice.app import Blueprint, Chalice, Request, Response
 
+from chalicelib import logs
 from chalicelib.api.openapi import build_document
 from chalicelib.api.operations import (
     OPERATIONS,
@@ -118,12 +119,19 @@ def _as_problem(request: Request, response: Response) -> Response:
 
 
 def http_middleware(request: Request, get_response: Callable[[Request], Response]) -> Response:
+    with logs.bound(correlation_id=request.context.get("requestId"), method=request.method):
+        return _handle(request, get_response)
+
+
+def _handle(request: Request, get_response: Callable[[Request], Response]) -> Response:
     token = None
     try:
         path = request_path(request)
         if path == "/v1" or path.startswith("/v1/"):
             bearer = _bearer(request)
-            token = current_tenant.set(services().tenants.authenticate(bearer))
+            tenant = services().tenants.authenticate(bearer)
+            token = current_tenant.set(tenant)
+            logs.bind(tenant=tenant)
         raw_body = request.raw_body or b""
         limit = get_settings().max_body_bytes
         if len(raw_body) > limit:
