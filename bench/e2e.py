@@ -142,6 +142,7 @@ def start_stack(
             str(moto_port),
             "--state-dir",
             str(state_dir),
+            "--no-reload",
         ],
         cwd=ROOT,
         env=env,

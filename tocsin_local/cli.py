@@ -80,6 +80,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         moto_port=args.moto_port,
         state_dir=args.state_dir,
         endpoint_url=args.endpoint_url,
+        reload=not args.no_reload,
     )
 
 
@@ -312,6 +313,7 @@ def parser() -> argparse.ArgumentParser:
         "--endpoint-url", help="use this AWS endpoint (e.g. LocalStack) instead of moto"
     )
     run.add_argument("--state-dir", type=Path, default=Path(".tocsin"))
+    run.add_argument("--no-reload", action="store_true", help="ignore code changes (benchmarks)")
     run.set_defaults(handler=cmd_run)
 
     local = commands.add_parser("local", help="run any Chalice project locally")

@@ -174,6 +174,7 @@ class CampaignStack:
                 str(free_port()),
                 "--state-dir",
                 str(state_dir),
+                "--no-reload",
             ],
             cwd=ROOT,
             env=env,

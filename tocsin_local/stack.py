@@ -93,6 +93,7 @@ def run(
     moto_port: int,
     state_dir: Path,
     endpoint_url: str | None = None,
+    reload: bool = True,
 ) -> int:
     cloud = LocalCloud(
         Options(
@@ -102,6 +103,7 @@ def run(
             moto_port=moto_port,
             endpoint_url=endpoint_url,
             state_dir=state_dir,
+            reload=reload,
         )
     )
     state_file = state_dir / "local.json"

@@ -31,6 +31,7 @@ from urllib.parse import unquote
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request as WsgiRequest
 from werkzeug.wrappers import Response as WsgiResponse
+from werkzeug.wsgi import ClosingIterator
 
 from tocsin_local.emulator.lifecycle import die_with_parent
 from tocsin_local.emulator.project import function_config, import_app, read_config
@@ -143,6 +144,8 @@ class Gateway:
         self.stage = stage
         self.timeout = timeout
         self.routes = RouteTable(list(app.routes))
+        self._in_flight = 0
+        self._idle = threading.Condition()
 
     def event(
         self, request: WsgiRequest, resource: str, params: dict[str, str], body: bytes
@@ -191,9 +194,26 @@ class Gateway:
         }
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        request = WsgiRequest(environ)
-        response = self.handle(request)
-        return response(environ, start_response)
+        with self._idle:
+            self._in_flight += 1
+        try:
+            response = self.handle(WsgiRequest(environ))
+            body = response(environ, start_response)
+        except BaseException:
+            self._done()
+            raise
+        # Counted until the server has written the response (it closes the iterable then).
+        return ClosingIterator(body, [self._done])
+
+    def _done(self) -> None:
+        with self._idle:
+            self._in_flight -= 1
+            self._idle.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Blocks until no request is being served (or ``timeout`` passes)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._in_flight == 0, timeout)
 
     def handle(self, request: WsgiRequest) -> WsgiResponse:
         if (request.content_length or 0) > MAX_PAYLOAD_BYTES:
@@ -233,16 +253,24 @@ class Gateway:
         return response
 
 
-def _watch_and_reexec(project_dir: Path, fd: int) -> None:
+DRAIN_SECONDS = 30.0
+
+
+def _watch(project_dir: Path, server: Any, changed: threading.Event) -> None:
+    """Stops the server's accept loop when the code changes (the socket stays open)."""
     stamps = watched_files(project_dir)
-    while True:
+    while watched_files(project_dir) == stamps:
         time.sleep(0.5)
-        if watched_files(project_dir) != stamps:
-            log.warning("code changed: reloading the API")
-            os.set_inheritable(fd, True)
-            argv = [sys.executable, "-m", "tocsin_local.emulator.gateway", *sys.argv[1:]]
-            argv = [arg for arg in argv if not arg.startswith("--fd=")] + [f"--fd={fd}"]
-            os.execv(sys.executable, argv)  # noqa: S606 (the same interpreter, our own module)
+    changed.set()
+    server.shutdown()
+
+
+def _reexec(fd: int) -> None:
+    log.warning("code changed: reloading the API")
+    os.set_inheritable(fd, True)
+    argv = [sys.executable, "-m", "tocsin_local.emulator.gateway", *sys.argv[1:]]
+    argv = [arg for arg in argv if not arg.startswith("--fd=")] + [f"--fd={fd}"]
+    os.execv(sys.executable, argv)  # noqa: S606 (the same interpreter, our own module)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -273,9 +301,15 @@ def main(argv: list[str] | None = None) -> None:
     else:
         fd = args.fd
     server = make_server(args.host, args.port, gateway, threaded=True, fd=fd)
+    changed = threading.Event()
     if args.reload:
-        threading.Thread(target=_watch_and_reexec, args=(project_dir, fd), daemon=True).start()
+        threading.Thread(target=_watch, args=(project_dir, server, changed), daemon=True).start()
     server.serve_forever()
+    if changed.is_set():
+        # New connections wait in the listen backlog meanwhile; requests being served finish
+        # on the old code, then the new code takes the same socket.
+        gateway.wait_idle(DRAIN_SECONDS)
+        _reexec(fd)
 
 
 if __name__ == "__main__":
