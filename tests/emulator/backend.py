@@ -30,6 +30,9 @@ from tests.harness import poll
 APPS = Path(__file__).resolve().parent / "apps"
 OBSERVATIONS_TABLE = "cf-observations"
 REGION = "us-east-1"
+# The emulator retries a failed asynchronous invoke after 1 s, then 2 s (compressed from AWS's
+# minutes): a retry is due within this long.
+ASYNC_RETRY_SECONDS = 3.0
 
 
 def aws_env(endpoint: str) -> dict[str, str]:
@@ -281,6 +284,7 @@ class EmulatorBackend:
             project=project,
             aws=self.aws,
             fire=lambda function: _fire(control_port, function),
+            async_retry_seconds=ASYNC_RETRY_SECONDS,
         )
         self._runners[app] = (process, deployment)
         return deployment

@@ -3,7 +3,8 @@
 It never imports the app itself: a child process describes it (event sources, configuration),
 function instances run it. A change to app.py, chalicelib/ or .chalice/config.json is picked up
 while everything keeps running: the project is described again, new instances run the new code,
-and sources are added, changed or stopped to match.
+and sources are added, changed or stopped to match. A source whose queue, topic or table does
+not exist yet starts once it does (looked for again every two seconds).
 
 A small control server on loopback answers ``GET /status`` (per-function counters) and
 ``POST /functions/NAME/fire`` (fire a schedule now).
@@ -18,6 +19,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Protocol
@@ -42,6 +44,7 @@ from tocsin_local.emulator.watch import watched_files
 log = logging.getLogger("tocsin.emulator")
 
 WATCH_INTERVAL_SECONDS = 0.5
+RETRY_MISSING_SECONDS = 2.0
 
 
 class Source(Protocol):
@@ -70,6 +73,8 @@ class Runner:
         self._warm = warm
         self.pools: dict[str, FunctionPool] = {}
         self.sources: dict[str, Source] = {}
+        # Sources whose queue, topic or table does not exist (yet).
+        self._waiting: dict[str, EventSource] = {}
         self.description: ProjectDescription | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -108,21 +113,47 @@ class Runner:
             if key in self.sources:
                 self.sources[key].reload(source)
                 continue
-            try:
-                runner_source: Source = SOURCE_TYPES[source.kind](source, pool, self.cloud)
-            except (LookupError, ValueError) as problem:
-                log.error("%s: %s", source.function.name, problem)
-                continue
-            runner_source.start()
-            self.sources[key] = runner_source
-            log.info("%s <- %s %s", source.function.name, source.kind, _describe(source))
-            if self._warm:
-                threading.Thread(target=pool.warm, daemon=True).start()
+            self._start(key, source, pool)
+        self._waiting = {key: self._waiting[key] for key in self._waiting if key in wanted}
         self.description = description
+
+    def _start(self, key: str, source: EventSource, pool: FunctionPool) -> None:
+        try:
+            runner_source: Source = SOURCE_TYPES[source.kind](source, pool, self.cloud)
+        except LookupError as missing:
+            # The queue, topic or table may be created after the emulator started (by the
+            # project's own deploy script): look again until it exists.
+            if key not in self._waiting:
+                log.warning(
+                    "%s: %s; looking again every %.0f s",
+                    source.function.name,
+                    missing,
+                    RETRY_MISSING_SECONDS,
+                )
+            self._waiting[key] = source
+            return
+        except ValueError as problem:
+            log.error("%s: %s", source.function.name, problem)
+            return
+        self._waiting.pop(key, None)
+        runner_source.start()
+        self.sources[key] = runner_source
+        log.info("%s <- %s %s", source.function.name, source.kind, _describe(source))
+        if self._warm:
+            threading.Thread(target=pool.warm, daemon=True).start()
+
+    def _retry_waiting(self) -> None:
+        with self._lock:
+            for key, source in list(self._waiting.items()):
+                self._start(key, source, self.pools[source.function.name])
 
     def watch(self) -> None:
         stamps = watched_files(self.project_dir)
+        retry_at = time.monotonic() + RETRY_MISSING_SECONDS
         while not self._stop.wait(WATCH_INTERVAL_SECONDS):
+            if self._waiting and time.monotonic() >= retry_at:
+                retry_at = time.monotonic() + RETRY_MISSING_SECONDS
+                self._retry_waiting()
             current = watched_files(self.project_dir)
             if current == stamps:
                 continue

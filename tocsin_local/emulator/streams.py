@@ -40,7 +40,11 @@ class DynamoDBStreamSource:
         self._cloud = cloud
         self._stop = threading.Event()
         table = table_of(source.params["stream_arn"])
-        description = cloud.client("dynamodb").describe_table(TableName=table)["Table"]
+        dynamodb = cloud.client("dynamodb")
+        try:
+            description = dynamodb.describe_table(TableName=table)["Table"]
+        except dynamodb.exceptions.ResourceNotFoundException:
+            raise LookupError(f"table {table!r} does not exist") from None
         arn = description.get("LatestStreamArn")
         if not arn or not description.get("StreamSpecification", {}).get("StreamEnabled"):
             raise LookupError(f"table {table!r} has no stream enabled")
@@ -51,11 +55,17 @@ class DynamoDBStreamSource:
         return self.source.function.name
 
     def start(self) -> None:
+        """Positions a reader on every shard before returning: a change made once the source
+        has started is delivered, even from the LATEST position."""
         streams = self._cloud.client("dynamodbstreams")
         shards = streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"]
+        position = str(self.source.params.get("starting_position") or "LATEST")
         for shard in shards:
+            iterator = streams.get_shard_iterator(
+                StreamArn=self.stream_arn, ShardId=shard["ShardId"], ShardIteratorType=position
+            )["ShardIterator"]
             threading.Thread(
-                target=self._follow, args=(shard["ShardId"],), daemon=True, name=f"ddb-{self.name}"
+                target=self._follow, args=(iterator,), daemon=True, name=f"ddb-{self.name}"
             ).start()
 
     def stop(self) -> None:
@@ -64,12 +74,8 @@ class DynamoDBStreamSource:
     def reload(self, source: EventSource) -> None:
         self.source = source
 
-    def _follow(self, shard_id: str) -> None:
+    def _follow(self, iterator: str | None) -> None:
         streams = self._cloud.client("dynamodbstreams")
-        position = str(self.source.params.get("starting_position") or "LATEST")
-        iterator = streams.get_shard_iterator(
-            StreamArn=self.stream_arn, ShardId=shard_id, ShardIteratorType=position
-        )["ShardIterator"]
         pending: list[dict[str, Any]] = []
         while iterator and not self._stop.is_set():
             batch_size = int(self.source.params.get("batch_size") or 100)

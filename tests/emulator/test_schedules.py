@@ -1,0 +1,58 @@
+"""Scheduled functions: ``rate(...)`` and ``cron(...)`` expressions fire by themselves (a cron
+on the minute it names), and a schedule can be fired on demand."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from tests.emulator.backend import Backend, Deployment
+
+pytestmark = pytest.mark.xdist_group("schedules")
+
+# Both schedules fire once a minute; the first firing comes within a minute of deployment.
+FIRST_FIRING_SECONDS = 90.0
+
+
+@pytest.fixture(scope="module")
+def app(backend: Backend) -> Deployment:
+    return backend.deploy("schedules")
+
+
+def assert_scheduled_event(event: dict[str, str | list[str] | dict[str, str]]) -> None:
+    assert event["source"] == "aws.events"
+    assert event["detail-type"] == "Scheduled Event"
+    assert event["detail"] == {}
+    assert isinstance(event["resources"], list)
+    assert event["resources"][0].startswith("arn:aws:events:")
+    assert ":rule/" in event["resources"][0]
+    assert isinstance(event["time"], str)
+    assert event["time"].endswith("Z")
+
+
+def test_schedule_fires_on_demand(app: Deployment) -> None:
+    app.fire("weekly")
+
+    items = app.await_observed("weekly", lambda items: len(items) >= 1)
+
+    assert items[0]["source"] == "aws.events"
+    assert items[0]["detail_type"] == "Scheduled Event"
+    assert_scheduled_event(items[0]["event"])
+
+
+def test_rate_and_cron_expressions_fire_by_themselves(app: Deployment) -> None:
+    # One test for both: each waits for its first firing, up to a minute after deployment.
+    rate = app.await_observed(
+        "every_minute", lambda items: len(items) >= 1, timeout=FIRST_FIRING_SECONDS
+    )
+    cron = app.await_observed(
+        "cron_minute", lambda items: len(items) >= 1, timeout=FIRST_FIRING_SECONDS
+    )
+
+    assert_scheduled_event(rate[0]["event"])
+    event = cron[0]["event"]
+    assert_scheduled_event(event)
+    scheduled = datetime.strptime(event["time"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    assert scheduled.second == 0
+    assert 0 <= cron[0]["at"] - scheduled.timestamp() < 10
