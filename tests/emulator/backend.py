@@ -123,6 +123,8 @@ def create_resources(aws: Clients, project: Path) -> None:
             what=f"queue {queue['name']} created",
         )
     for topic in wanted.get("topics", []):
+        # Deleting the topic drops an earlier run's subscriptions.
+        sns.delete_topic(TopicArn=sns.create_topic(Name=topic)["TopicArn"])
         sns.create_topic(Name=topic)
     for table in wanted.get("tables", []):
         with contextlib.suppress(dynamodb.exceptions.ResourceNotFoundException):

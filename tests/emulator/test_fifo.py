@@ -12,7 +12,9 @@ from tests.emulator.backend import Backend, Deployment
 
 pytestmark = pytest.mark.xdist_group("fifo")
 
-VISIBILITY_TIMEOUT = 2.0  # resources.json
+# resources.json. Long enough for group B's four messages to be handled before group A's
+# failed one comes back, also where a function handles one batch at a time.
+VISIBILITY_TIMEOUT = 5.0
 VISIBILITY_SLACK = 0.5  # SQS's visibility timer is approximate
 
 
@@ -75,3 +77,22 @@ def test_fifo_keeps_group_order_and_a_failed_message_blocks_only_its_group(
     # Group B did not wait for group A's failed message to come back.
     assert max(at for _, at in processed(items, group_b)) < retried
     app.await_observed(function, lambda _: app.depth(queue) == 0, what=f"{queue} empty")
+
+
+def test_fifo_batch_holds_several_groups_each_in_order(app: Deployment) -> None:
+    group_a, group_b = two_groups()
+    # The queue delays every message by 1 s: all eight become visible together, and one
+    # receive of ten takes them all (a group's messages first, then the next group's).
+    send_interleaved(app, "cf-order-batch.fifo", group_a, group_b)
+
+    items = app.await_observed(
+        "fifo_batch",
+        lambda items: (
+            {body for body, _ in processed(items, group_a + group_b)} == set(group_a + group_b)
+        ),
+    )
+
+    first = next(item for item in items if set(item["first_receive"]) & set(group_a + group_b))
+    assert sorted(first["first_receive"]) == sorted(group_a + group_b)
+    assert [body for body in first["batch"] if body in group_a] == group_a
+    assert [body for body in first["batch"] if body in group_b] == group_b

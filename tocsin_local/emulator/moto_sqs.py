@@ -7,7 +7,9 @@ serves. What it changes, each found by the conformance suite or the benchmark:
   prunes while walking the queue, so when two messages of one group come back after a failed
   batch it skips the first (the second, not yet pruned, still blocks the group) and returns
   the second: order within the group is broken. Here a group is blocked exactly while one of
-  its messages is in flight (received, not deleted, visibility timeout not over).
+  its messages is in flight (received, not deleted, visibility timeout not over), and a
+  receive returns as many messages of one group as it can before the next group's, as SQS
+  documents (moto interleaves them in send order).
 - **Concurrent calls.** Receives, sends and deletes of one queue run one at a time (moto's
   receive and delete are not thread-safe in its threaded server: two receives could take
   messages of the same group, and a delete could drop a message sent meanwhile).
@@ -44,11 +46,7 @@ def _take(queue: Any, count: int, visibility_timeout: int, attribute_names: list
     retain_after_ms = (unix_time() - int(queue.message_retention_period)) * 1000
     result: list[Any] = []
     to_dead_letter: list[Any] = []
-    for message in list(queue._messages):
-        if message.visible_at >= now_ms or message.delayed_until > now_ms:
-            continue
-        if queue.fifo_queue and message.group_id in blocked:
-            continue
+    for message in _candidates(queue, blocked, now_ms):
         if (
             queue.dead_letter_queue is not None
             and queue.redrive_policy
@@ -69,6 +67,25 @@ def _take(queue: Any, count: int, visibility_timeout: int, attribute_names: list
         queue._messages.remove(message)
         queue.dead_letter_queue.add_message(message)
     return result
+
+
+def _candidates(queue: Any, blocked: set[str], now_ms: float) -> list[Any]:
+    """Receivable messages in the order SQS returns them. A FIFO queue returns as many
+    messages of one group as it can, in order, before those of the next group (by each
+    group's oldest message)."""
+    ready = [
+        message
+        for message in queue._messages
+        if message.visible_at < now_ms
+        and message.delayed_until <= now_ms
+        and not (queue.fifo_queue and message.group_id in blocked)
+    ]
+    if not queue.fifo_queue:
+        return ready
+    groups: dict[str | None, list[Any]] = {}
+    for message in ready:
+        groups.setdefault(message.group_id, []).append(message)
+    return [message for group in groups.values() for message in group]
 
 
 def receive_message(

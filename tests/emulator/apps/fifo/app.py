@@ -52,5 +52,6 @@ def fifo_batch(event: SQSEvent) -> dict[str, Any]:
         processed=processed,
         failed=[item["body"] for item in failed],
         first_receive={item.body: _first_receive(item.to_dict()) for item in event},
+        batch=[item.body for item in event],
     )
     return {"batchItemFailures": [{"itemIdentifier": item["itemIdentifier"]} for item in failed]}
