@@ -29,7 +29,7 @@ def deliver(event: SQSEvent) -> dict[str, Any]:
 
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="sweep")
 def sweep(event: CloudWatchEvent) -> dict[str, int]:
-    return triggers.sweep()
+    return triggers.sweep(event.context)
 
 
 install_catch_alls(app)

@@ -143,6 +143,7 @@ def start_stack(
             "--state-dir",
             str(state_dir),
             "--no-reload",
+            "--exit-with-parent",
         ],
         cwd=ROOT,
         env=env,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -30,6 +31,8 @@ MAX_VISIBILITY_SECONDS = 12 * 3600
 VISIBILITY_MARGIN_SECONDS = 60
 # Leave a record for a later invocation when less than this remains of the function's time.
 MIN_REMAINING_MS = 15_000
+# Time the sweep leaves unused at the end of its invocation.
+SWEEP_MARGIN_MS = 5_000
 
 
 class NotYet(Exception):
@@ -82,6 +85,8 @@ def deliver(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return dict(response)
 
 
-def sweep() -> dict[str, int]:
-    report = services().sweeper.sweep()
+def sweep(context: Any = None) -> dict[str, int]:
+    remaining_ms = getattr(context, "get_remaining_time_in_millis", lambda: 60_000)()
+    budget = timedelta(milliseconds=max(0, remaining_ms - SWEEP_MARGIN_MS))
+    report = services().sweeper.sweep(budget)
     return {"republished": report.republished, "abandoned": report.abandoned}

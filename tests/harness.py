@@ -79,6 +79,7 @@ class Stack:
                 str(moto_port),
                 "--state-dir",
                 str(state_dir),
+                "--exit-with-parent",
             ],
             cwd=ROOT,
             env={**os.environ, **(env or {})},

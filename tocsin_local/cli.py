@@ -71,9 +71,17 @@ def _services() -> Any:
     return store, TenantService(tenants=store, clock=SystemClock())
 
 
+def _follow_parent(args: argparse.Namespace) -> None:
+    if args.exit_with_parent:
+        from tocsin_local.emulator.lifecycle import die_with_parent
+
+        die_with_parent()
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from tocsin_local.stack import run
 
+    _follow_parent(args)
     return run(
         project_dir=args.project_dir,
         port=args.port,
@@ -87,6 +95,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_local(args: argparse.Namespace) -> int:
     from tocsin_local.local_cloud import LocalCloud, Options
 
+    _follow_parent(args)
     cloud = LocalCloud(
         Options(
             project_dir=args.project_dir,
@@ -314,6 +323,11 @@ def parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--state-dir", type=Path, default=Path(".tocsin"))
     run.add_argument("--no-reload", action="store_true", help="ignore code changes (benchmarks)")
+    run.add_argument(
+        "--exit-with-parent",
+        action="store_true",
+        help="stop when the process that started it ends (test harnesses)",
+    )
     run.set_defaults(handler=cmd_run)
 
     local = commands.add_parser("local", help="run any Chalice project locally")
@@ -328,6 +342,7 @@ def parser() -> argparse.ArgumentParser:
         "--create-missing", action="store_true", help="create queues and topics handlers name"
     )
     local.add_argument("--no-reload", action="store_true")
+    local.add_argument("--exit-with-parent", action="store_true")
     local.set_defaults(handler=cmd_local)
 
     keys = commands.add_parser("keys", help="API keys").add_subparsers(dest="keys", required=True)

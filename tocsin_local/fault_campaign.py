@@ -175,6 +175,7 @@ class CampaignStack:
                 "--state-dir",
                 str(state_dir),
                 "--no-reload",
+                "--exit-with-parent",
             ],
             cwd=ROOT,
             env=env,
@@ -314,14 +315,7 @@ def _run(plan: FaultPlan, state_dir: Path) -> FaultReport:
             list(pool.map(send, range(plan.notifications)))
         report.accepted = len(accepted)
 
-        deadline = time.monotonic() + plan.deadline_seconds
-        statuses: dict[str, dict[str, Any]] = {}
-        while time.monotonic() < deadline:
-            statuses = _all_notifications(api, key)
-            if all(statuses.get(nid, {}).get("status") in FINAL for nid in accepted):
-                break
-            stack.fire_sweep()
-            time.sleep(3)
+        statuses = _await_final(stack, receiver, accepted, time.monotonic() + plan.deadline_seconds)
         report.seconds = time.monotonic() - started
         dead = _dead_letter_ids(api, key)
         for nid in accepted:
@@ -345,6 +339,34 @@ def _run(plan: FaultPlan, state_dir: Path) -> FaultReport:
         stack.stop()
         server.shutdown()
     return report
+
+
+def _await_final(
+    stack: CampaignStack, receiver: FaultyReceiver, accepted: list[str], deadline: float
+) -> dict[str, dict[str, Any]]:
+    """Waits until every accepted notification is final, firing the sweeper meanwhile.
+
+    Cheap checks first (the receiver's successes and the dead letters cover every id), then one
+    full listing, then single reads of what is still open: listing everything on every round
+    would cost moto a scan of the table per page."""
+    api, key = stack.api_url, stack.api_key
+    while time.monotonic() < deadline:
+        covered = {webhook_id.removeprefix("msg_") for webhook_id in receiver.successes}
+        if covered.union(_dead_letter_ids(api, key)).issuperset(accepted):
+            break
+        stack.fire_sweep()
+        time.sleep(2)
+    statuses = _all_notifications(api, key)
+    session = _session(key)
+    while time.monotonic() < deadline:
+        still_open = [nid for nid in accepted if statuses.get(nid, {}).get("status") not in FINAL]
+        if not still_open:
+            break
+        stack.fire_sweep()
+        time.sleep(2)
+        for nid in still_open:
+            statuses[nid] = session.get(f"{api}/v1/notifications/{nid}", timeout=30).json()
+    return statuses
 
 
 def _account_duplicates(

@@ -46,10 +46,15 @@ class Sweeper:
         self._clock = clock
         self._grace = sweep_grace
 
-    def sweep(self) -> SweepReport:
+    def sweep(self, budget: timedelta | None = None) -> SweepReport:
+        """Republishes (or abandons) what is overdue; stops when ``budget`` is spent and leaves
+        the rest to the next run, so that a backlog never makes the sweep itself time out."""
         now = self._clock.now()
+        stop_at = None if budget is None else now + budget
         republished = abandoned = 0
         for notification in self._notifications.due_for_sweep(now, SWEEP_BATCH):
+            if stop_at is not None and self._clock.now() >= stop_at:
+                break
             try:
                 if notification.sweeps >= MAX_SWEEPS:
                     self._abandon(notification)

@@ -132,3 +132,12 @@ def test_status_summary(
     if expected is NotificationStatus.PROCESSING:
         notification.status = NotificationStatus.PROCESSING
     assert summarize(notification) is expected
+
+
+def test_a_spent_sweep_budget_leaves_the_rest_to_the_next_run(world: World) -> None:
+    world.publisher.failing = True
+    world.accept()
+    world.publisher.failing = False
+    world.clock.advance(GRACE.total_seconds())
+    assert world.sweeper.sweep(timedelta(0)).republished == 0
+    assert world.sweeper.sweep(timedelta(seconds=30)).republished == 1
