@@ -45,30 +45,57 @@ def _queue_url(queue_arn: str) -> str:
     return aws.sqs().get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
 
 
-def _schedule_look(record: SQSRecord, wait_seconds: float) -> None:
-    """Makes the message visible again in ``wait_seconds``; raises NotYet when it stays queued."""
-    queue_url = _queue_url(record.event_source_arn)
-    elapsed = time.time() - int(record.attributes.sent_timestamp) / 1000
-    allowed = MAX_VISIBILITY_SECONDS - VISIBILITY_MARGIN_SECONDS - elapsed
-    wait = max(0, math.ceil(wait_seconds))
-    if wait > allowed:
-        # Too far out for this message: send a fresh copy (its clock restarts) and let this
-        # one go. The copy comes straight back, sees it is early, and waits in turn.
-        aws.sqs().send_message(QueueUrl=queue_url, MessageBody=record.body)
-        return
-    aws.sqs().change_message_visibility(
-        QueueUrl=queue_url, ReceiptHandle=record.receipt_handle, VisibilityTimeout=wait
-    )
-    raise NotYet(f"next look in {wait} s")
+class LookLater:
+    """The records of one invocation that need another look, and when. Their visibility is
+    changed in batches of ten once the invocation has seen every record."""
+
+    def __init__(self) -> None:
+        self._waits: list[tuple[SQSRecord, int]] = []
+
+    def add(self, record: SQSRecord, wait_seconds: float) -> None:
+        """Raises NotYet (the record stays queued), except for a wait longer than SQS allows
+        for this message: then a fresh copy (its clock restarts) is sent and this one goes.
+        The copy comes straight back, sees it is early, and waits in turn."""
+        elapsed = time.time() - int(record.attributes.sent_timestamp) / 1000
+        allowed = MAX_VISIBILITY_SECONDS - VISIBILITY_MARGIN_SECONDS - elapsed
+        wait = max(0, math.ceil(wait_seconds))
+        if wait > allowed:
+            aws.sqs().send_message(
+                QueueUrl=_queue_url(record.event_source_arn), MessageBody=record.body
+            )
+            return
+        self._waits.append((record, wait))
+        raise NotYet(f"next look in {wait} s")
+
+    def apply(self) -> None:
+        by_queue: dict[str, list[tuple[SQSRecord, int]]] = {}
+        for record, wait in self._waits:
+            by_queue.setdefault(_queue_url(record.event_source_arn), []).append((record, wait))
+        for queue_url, waits in by_queue.items():
+            for start in range(0, len(waits), 10):
+                # A change that fails (an expired receipt) only means the message comes back
+                # after its visibility timeout instead.
+                aws.sqs().change_message_visibility_batch(
+                    QueueUrl=queue_url,
+                    Entries=[
+                        {
+                            "Id": str(index),
+                            "ReceiptHandle": record.receipt_handle,
+                            "VisibilityTimeout": wait,
+                        }
+                        for index, (record, wait) in enumerate(waits[start : start + 10])
+                    ],
+                )
 
 
 def deliver(event: dict[str, Any], context: Any) -> dict[str, Any]:
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    later = LookLater()
 
     def handle(record: SQSRecord) -> None:
         remaining = getattr(context, "get_remaining_time_in_millis", lambda: MIN_REMAINING_MS)()
         if remaining < MIN_REMAINING_MS:
-            _schedule_look(record, 0)
+            later.add(record, 0)
         message = NotificationEvent.model_validate_json(record.body)
         with logs.bound(
             correlation_id=record.message_id,
@@ -76,12 +103,13 @@ def deliver(event: dict[str, Any], context: Any) -> dict[str, Any]:
             tenant=message.tenant_id,
         ):
             progress = services().deliveries.process(message.tenant_id, message.notification_id)
-            if not progress.finished:
-                _schedule_look(record, progress.wake_in or 0.0)
+        if not progress.finished:
+            later.add(record, progress.wake_in or 0.0)
 
     response = process_partial_response(
         event=event, record_handler=handle, processor=processor, context=context
     )
+    later.apply()
     return dict(response)
 
 
