@@ -67,9 +67,12 @@ class LocalStackBackend:
         create_observations_table(self.aws)
 
     def deploy(self, app: str) -> Deployment:
-        if app in self._deployed:
-            return self._deployed[app]
-        project = materialize(app, self.workdir)
+        if app not in self._deployed:
+            self._deployed[app] = self.deploy_project(materialize(app, self.workdir))
+        return self._deployed[app]
+
+    def deploy_project(self, project: Path) -> Deployment:
+        """Deploys the Chalice project in ``project`` (with its ``resources.json``)."""
         create_resources(self.aws, project)
         description = describe_in_child(project, STAGE, {**os.environ, **aws_env(self.endpoint)})
         code = bundle(project)
@@ -91,15 +94,13 @@ class LocalStackBackend:
                 interval=0.2,
                 what=f"event source mapping {uuid} enabled",
             )
-        deployment = Deployment(
-            app=app,
+        return Deployment(
+            app=project.name,
             project=project,
             aws=self.aws,
             fire=lambda function: self._fire(arns[function], function),
             async_retry_seconds=self.async_retry_seconds,
         )
-        self._deployed[app] = deployment
-        return deployment
 
     def close(self) -> None:
         self._deployed.clear()
