@@ -197,3 +197,24 @@ def test_open_notifications_come_due_for_the_sweeper(store: DynamoStore, tenant:
     assert created.id not in {
         n.id for n in store.due_for_sweep(NOW + timedelta(days=1), 500) if n.tenant_id == tenant
     }
+
+
+def test_concurrent_writers_of_one_version_see_exactly_one_success(
+    store: DynamoStore, tenant: str
+) -> None:
+    import concurrent.futures
+
+    store.create_notification(notification(tenant), None)
+    copies = [store.get_notification(tenant, notification(tenant).id) for _ in range(16)]
+
+    def save(copy: Notification | None) -> bool:
+        assert copy is not None
+        try:
+            store.save_notification(copy)
+        except VersionConflict:
+            return False
+        return True
+
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        outcomes = list(pool.map(save, copies))
+    assert outcomes.count(True) == 1
