@@ -42,6 +42,8 @@ from tocsin_local.local_cloud import free_port
 ROOT = Path(__file__).resolve().parent.parent
 # A kill this soon after a webhook's 2xx may have caught its record unwritten.
 KILL_WINDOW_SECONDS = 10.0
+# The deployed sweep runs every minute; the campaign does not wait that long for it.
+SWEEP_EVERY_SECONDS = 15.0
 
 
 @dataclass(frozen=True)
@@ -190,6 +192,7 @@ class CampaignStack:
                 raise RuntimeError(f"the stack did not start; see {state_dir / 'stack.log'}")
             time.sleep(0.1)
         state = json.loads(state_file.read_text())
+        self._swept = 0.0
         self.api_url: str = state["api_url"]
         self.api_key: str = state["api_key"]
 
@@ -208,6 +211,10 @@ class CampaignStack:
         return pid
 
     def fire_sweep(self) -> None:
+        """Fires the sweep now and then (it scans an index: on moto, a walk of the table)."""
+        if time.monotonic() - self._swept < SWEEP_EVERY_SECONDS:
+            return
+        self._swept = time.monotonic()
         try:
             port = self.runner()["control_port"]
             request = urllib.request.Request(
