@@ -34,6 +34,11 @@ DEVIATIONS: dict[str, str] = {
         "LocalStack deviation 'batching window': MaximumBatchingWindowInSeconds is used only "
         "as the long-poll wait; a batch never waits to fill"
     ),
+    "test_batch_larger_than_ten_with_a_window": (
+        "LocalStack deviation 'batching window': MaximumBatchingWindowInSeconds is used only "
+        "as the long-poll wait; a batch never waits to fill, so messages sent apart within "
+        "the window arrive in several batches"
+    ),
     "test_maximum_concurrency_limits_parallel_invocations": (
         "LocalStack deviation 'maximum concurrency': ScalingConfig.MaximumConcurrency is "
         "stored but has no effect; one batch at a time per mapping"

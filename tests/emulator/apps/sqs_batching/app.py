@@ -21,14 +21,14 @@ def batch_size(event: SQSEvent) -> None:
 
 
 @app.on_sqs_message(
-    queue="cf-window", batch_size=10, maximum_batching_window_in_seconds=2, name="window"
+    queue="cf-window", batch_size=10, maximum_batching_window_in_seconds=3, name="window"
 )
 def window(event: SQSEvent) -> None:
     _record("window", event)
 
 
 @app.on_sqs_message(
-    queue="cf-large-batch", batch_size=25, maximum_batching_window_in_seconds=2, name="large_batch"
+    queue="cf-large-batch", batch_size=25, maximum_batching_window_in_seconds=3, name="large_batch"
 )
 def large_batch(event: SQSEvent) -> None:
     _record("large_batch", event)
