@@ -116,6 +116,11 @@ class FaultyReceiver:
             return "error"
         return "ok"
 
+    def succeeded(self) -> set[str]:
+        """Notification ids whose webhook got a 2xx so far."""
+        with self._lock:
+            return {webhook_id.removeprefix("msg_") for webhook_id in self.successes}
+
     def serve(self) -> ThreadingHTTPServer:
         receiver = self
 
@@ -358,7 +363,7 @@ def _await_final(
     would cost moto a scan of the table per page."""
     api, key = stack.api_url, stack.api_key
     while time.monotonic() < deadline:
-        covered = {webhook_id.removeprefix("msg_") for webhook_id in receiver.successes}
+        covered = receiver.succeeded()
         if covered.union(_dead_letter_ids(api, key)).issuperset(accepted):
             break
         stack.fire_sweep()
