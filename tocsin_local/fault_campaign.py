@@ -391,7 +391,9 @@ def _account_duplicates(
             report.injected[entry["fault"]] += 1
             if entry["fault"] == "crash_after_send":
                 crashes_after_send[entry["subject"].split("/")[0]] += 1
-    for webhook_id, times in receiver.successes.items():
+    with receiver._lock:
+        successes = {webhook_id: list(times) for webhook_id, times in receiver.successes.items()}
+    for webhook_id, times in successes.items():
         extra = len(times) - 1
         if extra <= 0:
             continue
