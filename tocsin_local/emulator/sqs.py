@@ -5,7 +5,8 @@ Per mapping: up to ``concurrency`` pollers, each holding one invocation slot whi
 returns, or, with a batching window, what arrives until the window closes or the batch is full
 (up to the batch size, which may then exceed ten). One poller at a time gathers a windowed
 batch: otherwise messages that trickle in would be spread over every idle poller's batch. FIFO
-queues have no batching window (AWS refuses one), so it is ignored there.
+queues have no batching window (AWS refuses one), so it is ignored there, and their pollers
+receive one at a time (a group's messages then never go to two invocations at once).
 On success the messages are deleted (all but the reported failures, with partial batch
 responses); on an error or a timeout none is, and SQS makes them visible again after the
 queue's visibility timeout, counting receives toward the queue's redrive policy.
