@@ -185,6 +185,11 @@ class FaultInjector(Protocol):
 
     def publish_fails(self, subject: str) -> bool: ...
 
+    def witness(self, event: str, subject: str) -> None:
+        """Writes down a step the fault tests account for: ``sent`` (a receiver's 2xx),
+        ``recorded`` (that success stored), ``superseded`` (another attempt stored it first)."""
+        ...
+
 
 @dataclass
 class SenderRegistry:

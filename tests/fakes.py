@@ -237,6 +237,10 @@ class Crash(BaseException):
 class FakeFaults:
     crash_at: set[str] = field(default_factory=set)
     publish_failures: int = 0
+    witnessed: list[tuple[str, str]] = field(default_factory=list)
+
+    def witness(self, event: str, subject: str) -> None:
+        self.witnessed.append((event, subject))
 
     def crash_point(self, point: str, subject: str) -> None:
         if point in self.crash_at:

@@ -11,9 +11,10 @@ Accounting after the deadline, per accepted notification:
 - delivered: its webhook got a 2xx and its status says so;
 - failed and visible: its delivery is ``failed`` and listed by /v1/dead-letters;
 - lost: anything else.
-A webhook-id that got more than one 2xx is a duplicate success; it is explained when a crash
-was injected after a send of it (the journal names the notification) or when the runner was
-killed within a few seconds after its first 2xx. Any other duplicate is unexplained.
+A webhook-id that got more than one 2xx is a duplicate success. It is explained when a process
+died between an earlier 2xx of it and the record of that success (an injected crash at that
+point, or another death: a function timeout, the runner killed), as the functions' journal of
+sends and records shows; any other duplicate is unexplained.
 """
 
 from __future__ import annotations
@@ -40,8 +41,6 @@ import requests
 from tocsin_local.local_cloud import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-# A kill this soon after a webhook's 2xx may have caught its record unwritten.
-KILL_WINDOW_SECONDS = 10.0
 # The deployed sweep runs every minute; the campaign does not wait that long for it.
 SWEEP_EVERY_SECONDS = 15.0
 
@@ -69,7 +68,7 @@ class FaultReport:
     lost: list[str] = field(default_factory=list)
     duplicate_successes: int = 0
     resends_after_crash: int = 0
-    resends_after_kill: int = 0
+    resends_after_other_death: int = 0
     unexplained_duplicates: list[str] = field(default_factory=list)
     webhook_requests: int = 0
     injected: Counter[str] = field(default_factory=Counter)
@@ -88,7 +87,8 @@ class FaultReport:
             f"accepted {self.accepted}, delivered {self.delivered}, failed and visible "
             f"{self.failed_visible}, lost {len(self.lost)}\n"
             f"duplicate successes {self.duplicate_successes} (after an injected crash "
-            f"{self.resends_after_crash}, after a runner kill {self.resends_after_kill}, "
+            f"{self.resends_after_crash}, after another death between a 2xx and its record "
+            f"{self.resends_after_other_death}, "
             f"unexplained {len(self.unexplained_duplicates)})\n"
             f"webhook requests {self.webhook_requests} (retries {self.retries}), runner restarts "
             f"{self.runner_restarts}, {self.seconds:.1f} s\ninjected: {injected}"
@@ -342,7 +342,7 @@ def _run(plan: FaultPlan, state_dir: Path) -> FaultReport:
                 report.lost.append(nid)
             if (delivery.get("status") == "delivered") != got_2xx:
                 report.inconsistent.append(nid)
-        _account_duplicates(report, receiver, stack.journal, kills)
+        _account_duplicates(report, receiver, stack.journal)
         report.webhook_requests = receiver.requests
         report.injected.update(receiver.injected)
         report.injected["runner_kill"] = len(kills)
@@ -381,30 +381,39 @@ def _await_final(
     return statuses
 
 
-def _account_duplicates(
-    report: FaultReport, receiver: FaultyReceiver, journal: Path, kills: list[float]
-) -> None:
+WITNESSED = ("sent", "recorded", "superseded")
+
+
+def _account_duplicates(report: FaultReport, receiver: FaultyReceiver, journal: Path) -> None:
+    """A duplicate success is explained by a death between a 2xx and its record: the functions
+    write down every send that got a 2xx (``sent``), every success they stored (``recorded``)
+    and every success another attempt had stored first (``superseded``); a send neither
+    recorded nor superseded is one whose process died (an injected crash, a timeout, the
+    runner killed). A duplicate with no such death before it is unexplained: a double send."""
     crashes_after_send: Counter[str] = Counter()
+    witnessed: dict[str, Counter[str]] = {event: Counter() for event in WITNESSED}
     if journal.exists():
         for line in journal.read_text().splitlines():
             entry = json.loads(line)
+            nid = entry["subject"].split("/")[0]
+            if entry["fault"] in witnessed:
+                witnessed[entry["fault"]][nid] += 1
+                continue
             report.injected[entry["fault"]] += 1
             if entry["fault"] == "crash_after_send":
-                crashes_after_send[entry["subject"].split("/")[0]] += 1
+                crashes_after_send[nid] += 1
     with receiver._lock:
-        successes = {webhook_id: list(times) for webhook_id, times in receiver.successes.items()}
-    for webhook_id, times in successes.items():
-        extra = len(times) - 1
+        successes = {webhook_id: len(times) for webhook_id, times in receiver.successes.items()}
+    for webhook_id, count in successes.items():
+        extra = count - 1
         if extra <= 0:
             continue
         report.duplicate_successes += extra
         nid = webhook_id.removeprefix("msg_")
-        by_crash = min(extra, crashes_after_send[nid])
+        deaths = witnessed["sent"][nid] - witnessed["recorded"][nid] - witnessed["superseded"][nid]
+        by_crash = min(extra, crashes_after_send[nid], deaths)
+        by_other_death = min(extra - by_crash, deaths - by_crash)
         report.resends_after_crash += by_crash
-        first = times[0]
-        by_kill = min(
-            extra - by_crash, sum(1 for kill in kills if 0 <= kill - first <= KILL_WINDOW_SECONDS)
-        )
-        report.resends_after_kill += by_kill
-        if extra - by_crash - by_kill > 0:
+        report.resends_after_other_death += by_other_death
+        if extra - by_crash - by_other_death > 0:
             report.unexplained_duplicates.append(webhook_id)

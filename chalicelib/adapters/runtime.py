@@ -25,6 +25,9 @@ class NoFaults:
     def publish_fails(self, subject: str) -> bool:
         return False
 
+    def witness(self, event: str, subject: str) -> None:
+        return None
+
 
 class LocalFaults:
     """Injected failures for the local stage's fault tests (never wired outside ``local``).
@@ -63,6 +66,9 @@ class LocalFaults:
             self._note("publish_failure", subject)
             return True
         return False
+
+    def witness(self, event: str, subject: str) -> None:
+        self._note(event, subject)
 
     def _note(self, fault: str, subject: str) -> None:
         """Appends the fault to the journal file, so a test can count what was injected."""

@@ -64,6 +64,10 @@ class _Attempt:
     outcome: SendOutcome
 
 
+def _subject(notification: Notification, delivery: Delivery) -> str:
+    return f"{notification.id}/{delivery.channel.value}"
+
+
 def is_due(delivery: Delivery, now: datetime) -> bool:
     if delivery.status not in (DeliveryStatus.PENDING, DeliveryStatus.RETRYING):
         return False
@@ -175,7 +179,7 @@ class DeliveryService:
         return Progress(finished=True)
 
     def _attempt(self, notification: Notification, delivery: Delivery) -> _Attempt:
-        self._faults.crash_point("before_send", f"{notification.id}/{delivery.channel.value}")
+        self._faults.crash_point("before_send", _subject(notification, delivery))
         sender = self._senders.get(delivery.channel)
         tenant = self._tenant_of(notification.tenant_id)
         if sender is None:
@@ -189,7 +193,8 @@ class DeliveryService:
                 log.exception("sender %s raised", delivery.channel)
                 outcome = SendOutcome.transient(f"internal error: {type(exc).__name__}")
         if outcome.delivered:
-            self._faults.crash_point("after_send", f"{notification.id}/{delivery.channel.value}")
+            self._faults.witness("sent", _subject(notification, delivery))
+            self._faults.crash_point("after_send", _subject(notification, delivery))
         return _Attempt(delivery.channel, delivery.recipient_id, outcome)
 
     def _record(self, claimed: Notification, token: str, attempts: Sequence[_Attempt]) -> Progress:
@@ -200,6 +205,13 @@ class DeliveryService:
             if notification is None:
                 return Progress(finished=True)
             now = self._clock.now()
+            superseded = {
+                (attempt.channel, attempt.recipient_id)
+                for attempt in attempts
+                if attempt.outcome.delivered
+                and (delivery := notification.delivery(attempt.channel, attempt.recipient_id))
+                and delivery.status.is_final
+            }
             dead = [
                 dead_letter_of(notification, delivery)
                 for attempt in attempts
@@ -214,6 +226,11 @@ class DeliveryService:
             except VersionConflict:
                 notification = self._notifications.get_notification(claimed.tenant_id, claimed.id)
                 continue
+            for attempt in attempts:
+                if attempt.outcome.delivered:
+                    key = (attempt.channel, attempt.recipient_id)
+                    event = "superseded" if key in superseded else "recorded"
+                    self._faults.witness(event, f"{notification.id}/{attempt.channel.value}")
             for letter in dead:
                 self._announce_dead_letter(letter)
             if wake is None:

@@ -173,3 +173,32 @@ def test_retry_gives_a_fresh_budget_and_never_resends_delivered(world: World) ->
     assert stored.status is NotificationStatus.DELIVERED
     assert [d.attempts for d in stored.deliveries] == [2, 1]
     assert world.dead_letters.retry("acme", notification.id) == 0
+
+
+def test_fault_runs_can_tell_a_death_after_send_from_a_superseded_success(world: World) -> None:
+    notification = world.accept(channels=["webhook"])
+    world.faults.crash_at.add("after_send")
+    with pytest.raises(Crash):
+        world.deliveries.process("acme", notification.id)
+    world.clock.advance(LEASE.total_seconds())
+    world.deliveries.process("acme", notification.id)
+    subject = f"{notification.id}/webhook"
+    assert world.faults.witnessed == [("sent", subject), ("sent", subject), ("recorded", subject)]
+
+
+def test_a_success_recorded_by_another_attempt_is_witnessed_as_superseded(world: World) -> None:
+    other = world.accept(channels=["webhook"])
+
+    def slow_send_overtaken() -> None:
+        world.clock.advance(LEASE.total_seconds() + 1)
+        world.deliveries.process("acme", other.id)
+
+    world.webhook.during_send.append(slow_send_overtaken)
+    world.deliveries.process("acme", other.id)
+    subject = f"{other.id}/webhook"
+    assert sorted(world.faults.witnessed) == [
+        ("recorded", subject),
+        ("sent", subject),
+        ("sent", subject),
+        ("superseded", subject),
+    ]
