@@ -24,7 +24,7 @@ run: $(STAMP)
 	$(BIN)/tocsin run
 
 test: lint typecheck
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup tests --ignore=tests/localstack
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadscope tests --ignore=tests/localstack
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -55,6 +55,10 @@ DEVIATIONS: dict[str, str] = {
 }
 
 
+# LocalStack's once-a-minute rule check lands on second 0 about one time in sixty.
+BY_CHANCE = {"test_cron_expression_fires_at_the_start_of_its_minute"}
+
+
 def pytest_configure(config: pytest.Config) -> None:
     # The rows carry xdist_group marks; this tier runs without xdist, which registers them.
     config.addinivalue_line("markers", "xdist_group(name): tests that share an xdist worker")
@@ -68,7 +72,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         item.add_marker(pytest.mark.localstack)
         reason = DEVIATIONS.get(item.name)
         if reason:
-            item.add_marker(pytest.mark.xfail(reason=reason, strict=True))
+            # Strict, so a LocalStack that comes to match AWS is noticed; except where the
+            # deviation is a matter of timing that LocalStack meets by chance now and then.
+            strict = item.name not in BY_CHANCE
+            item.add_marker(pytest.mark.xfail(reason=reason, strict=strict))
 
 
 def _launcher(command: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
