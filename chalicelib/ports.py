@@ -186,8 +186,9 @@ class FaultInjector(Protocol):
     def publish_fails(self, subject: str) -> bool: ...
 
     def witness(self, event: str, subject: str) -> None:
-        """Writes down a step the fault tests account for: ``sent`` (a receiver's 2xx),
-        ``recorded`` (that success stored), ``superseded`` (another attempt stored it first)."""
+        """Writes down a step the fault tests account for: ``attempt`` (a send begins), and how
+        it ended: ``failed``, ``recorded`` (a success stored), ``superseded`` (a success that
+        another attempt had stored first). An attempt with no ending died on the way."""
         ...
 
 

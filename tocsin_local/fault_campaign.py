@@ -381,15 +381,16 @@ def _await_final(
     return statuses
 
 
-WITNESSED = ("sent", "recorded", "superseded")
+WITNESSED = ("attempt", "failed", "recorded", "superseded")
 
 
 def _account_duplicates(report: FaultReport, receiver: FaultyReceiver, journal: Path) -> None:
-    """A duplicate success is explained by a death between a 2xx and its record: the functions
-    write down every send that got a 2xx (``sent``), every success they stored (``recorded``)
-    and every success another attempt had stored first (``superseded``); a send neither
-    recorded nor superseded is one whose process died (an injected crash, a timeout, the
-    runner killed). A duplicate with no such death before it is unexplained: a double send."""
+    """A duplicate success is explained by a death after a 2xx and before its record. The
+    functions write down each send as it begins (``attempt``) and how it ended (``failed``,
+    ``recorded``, ``superseded``: a success another attempt had stored first); an attempt with
+    no ending is one whose process died on the way (an injected crash, a function timeout, the
+    runner killed), possibly after the receiver's 2xx. Each extra 2xx needs such a death; one
+    without is unexplained: a double send by live processes."""
     crashes_after_send: Counter[str] = Counter()
     witnessed: dict[str, Counter[str]] = {event: Counter() for event in WITNESSED}
     if journal.exists():
@@ -410,7 +411,8 @@ def _account_duplicates(report: FaultReport, receiver: FaultyReceiver, journal: 
             continue
         report.duplicate_successes += extra
         nid = webhook_id.removeprefix("msg_")
-        deaths = witnessed["sent"][nid] - witnessed["recorded"][nid] - witnessed["superseded"][nid]
+        ended = sum(witnessed[event][nid] for event in ("failed", "recorded", "superseded"))
+        deaths = witnessed["attempt"][nid] - ended
         by_crash = min(extra, crashes_after_send[nid], deaths)
         by_other_death = min(extra - by_crash, deaths - by_crash)
         report.resends_after_crash += by_crash

@@ -187,13 +187,15 @@ class DeliveryService:
         elif tenant is None:
             outcome = SendOutcome.permanent_failure("tenant no longer exists")
         else:
+            self._faults.witness("attempt", _subject(notification, delivery))
             try:
                 outcome = sender.send(notification, delivery, tenant)
             except Exception as exc:  # a sender bug must not pass for a receiver's answer
                 log.exception("sender %s raised", delivery.channel)
                 outcome = SendOutcome.transient(f"internal error: {type(exc).__name__}")
+            if not outcome.delivered:
+                self._faults.witness("failed", _subject(notification, delivery))
         if outcome.delivered:
-            self._faults.witness("sent", _subject(notification, delivery))
             self._faults.crash_point("after_send", _subject(notification, delivery))
         return _Attempt(delivery.channel, delivery.recipient_id, outcome)
 

@@ -67,6 +67,8 @@ class _EndpointSession(boto3.session.Session):
         return super().client(*args, **kwargs)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def provisioned(moto: Moto) -> Provisioned:
+    # Per test, and idempotent: moto's backends are process-wide, and an in-process mock_aws
+    # of a unit test in the same pytest worker resets them, this server's tables included.
     return provision(definition(Stage.LOCAL), _EndpointSession(moto.endpoint))

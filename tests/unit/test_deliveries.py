@@ -183,7 +183,11 @@ def test_fault_runs_can_tell_a_death_after_send_from_a_superseded_success(world:
     world.clock.advance(LEASE.total_seconds())
     world.deliveries.process("acme", notification.id)
     subject = f"{notification.id}/webhook"
-    assert world.faults.witnessed == [("sent", subject), ("sent", subject), ("recorded", subject)]
+    assert world.faults.witnessed == [
+        ("attempt", subject),
+        ("attempt", subject),
+        ("recorded", subject),
+    ]
 
 
 def test_a_success_recorded_by_another_attempt_is_witnessed_as_superseded(world: World) -> None:
@@ -197,8 +201,8 @@ def test_a_success_recorded_by_another_attempt_is_witnessed_as_superseded(world:
     world.deliveries.process("acme", other.id)
     subject = f"{other.id}/webhook"
     assert sorted(world.faults.witnessed) == [
+        ("attempt", subject),
+        ("attempt", subject),
         ("recorded", subject),
-        ("sent", subject),
-        ("sent", subject),
         ("superseded", subject),
     ]
