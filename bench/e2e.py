@@ -270,7 +270,10 @@ def main() -> None:
     )
     parser.add_argument("--notifications", type=int, default=2000)
     parser.add_argument(
-        "--rate", type=float, default=50.0, help="steady phase rate, notifications/s"
+        "--rate",
+        type=float,
+        default=10.0,
+        help="steady phase rate, notifications/s (below capacity: it measures latency, not queueing)",
     )
     parser.add_argument(
         "--clients", type=int, default=16, help="concurrent clients in the full-speed phase"
