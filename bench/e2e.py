@@ -22,13 +22,11 @@ import argparse
 import concurrent.futures
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -38,40 +36,11 @@ import boto3
 import requests
 
 from tocsin_local.local_cloud import free_port
-from tocsin_local.metering import ENV_VAR, SITE_DIR, read_totals
+from tocsin_local.metering import ENV_VAR, SITE_DIR, percentile, read_totals
+from tocsin_local.process_tree import tree_rss_mb
+from tocsin_local.stack import StackInfo, StackProcess
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
-    return ordered[index]
-
-
-def tree_rss_mb(root_pid: int) -> float:
-    """Resident memory of a process and all its descendants, from /proc."""
-    children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            status = (entry / "status").read_text()
-        except OSError:
-            continue
-        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        pid, ppid = int(entry.name), int(fields.get("PPid", "0").strip())
-        children.setdefault(ppid, []).append(pid)
-        rss[pid] = int(fields.get("VmRSS", "0 kB").split()[0]) if "VmRSS" in fields else 0
-    total, stack = 0, [root_pid]
-    while stack:
-        pid = stack.pop()
-        total += rss.get(pid, 0)
-        stack += children.get(pid, [])
-    return total / 1024
 
 
 @dataclass
@@ -119,54 +88,18 @@ class Sent:
     post_seconds: float
 
 
-def start_stack(
-    state_dir: Path, meter_dir: Path
-) -> tuple[subprocess.Popen[bytes], dict[str, Any], float]:
-    port, moto_port = free_port(), free_port()
+def start_stack(state_dir: Path, meter_dir: Path) -> tuple[StackProcess, StackInfo, float]:
+    """The stack with every process's AWS calls metered; also how long until /health said 200
+    (local.json is written right after)."""
     env = {
-        **os.environ,
         ENV_VAR: str(meter_dir),
         "PYTHONPATH": os.pathsep.join(
             filter(None, [str(SITE_DIR), str(ROOT), os.environ.get("PYTHONPATH")])
         ),
     }
-    tocsin = Path(sys.executable).parent / "tocsin"
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        [
-            str(tocsin),
-            "run",
-            "--port",
-            str(port),
-            "--moto-port",
-            str(moto_port),
-            "--state-dir",
-            str(state_dir),
-            "--no-reload",
-            "--exit-with-parent",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=(state_dir / "stack.log").open("w"),
-        start_new_session=True,
-    )
-    api_url = f"http://127.0.0.1:{port}"
-    while True:
-        if process.poll() is not None:
-            raise SystemExit(f"the stack exited: see {state_dir / 'stack.log'}")
-        try:
-            with urllib.request.urlopen(api_url + "/health", timeout=1) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            pass
-        time.sleep(0.02)
-    health_at = time.perf_counter() - started
-    state_file = state_dir / "local.json"
-    while not state_file.exists():
-        time.sleep(0.02)
-    return process, json.loads(state_file.read_text()), health_at
+    stack = StackProcess(state_dir, env=env, reload=False)
+    info = stack.wait_ready()
+    return stack, info, time.monotonic() - stack.started
 
 
 def post_all(
@@ -288,19 +221,19 @@ def main() -> None:
         meter_dir.mkdir()
         receiver = Receiver()
         server = receiver.serve()
-        process, state, start_seconds = start_stack(state_dir, meter_dir)
+        stack, info, start_seconds = start_stack(state_dir, meter_dir)
         peak_rss = 0.0
         sampling = threading.Event()
 
         def sample() -> None:
             nonlocal peak_rss
             while not sampling.is_set():
-                peak_rss = max(peak_rss, tree_rss_mb(process.pid))
+                peak_rss = max(peak_rss, tree_rss_mb(stack.process.pid)[0])
                 sampling.wait(0.2)
 
         threading.Thread(target=sample, daemon=True).start()
         try:
-            api, key = state["api_url"], state["api_key"]
+            api, key = info.api_url, info.api_key
             hook = f"http://127.0.0.1:{server.server_address[1]}/hook"
             requests.put(
                 f"{api}/v1/recipients/bench",
@@ -333,8 +266,7 @@ def main() -> None:
             calls = read_totals(meter_dir) - calls_before
         finally:
             sampling.set()
-            os.kill(process.pid, signal.SIGTERM)
-            process.wait(30)
+            stack.stop()
             server.shutdown()
 
         delivered = len(receiver.received)

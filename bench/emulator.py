@@ -44,6 +44,8 @@ sys.path.insert(0, str(ROOT))
 
 from tests.emulator.backend import aws_env, stop_process_group  # noqa: E402
 from tocsin_local.local_cloud import free_port  # noqa: E402
+from tocsin_local.metering import percentile  # noqa: E402
+from tocsin_local.process_tree import tree_rss_mb  # noqa: E402
 
 LAUNCHER = ROOT / "tools" / "localstack-offline.sh"
 LOCALSTACK_HOME = Path(
@@ -81,35 +83,6 @@ def noop(event):
 """
 
 CONFIG = {"version": "2.0", "app_name": "bench", "lambda_timeout": 10, "stages": {"dev": {}}}
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
-
-
-def tree_rss_mb(root: int) -> tuple[float, int]:
-    """(resident MB, process count) of ``root`` and its descendants."""
-    parents: dict[int, int] = {}
-    rss: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            status = (entry / "status").read_text()
-        except OSError:
-            continue
-        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        parents[int(entry.name)] = int(fields["PPid"])
-        rss[int(entry.name)] = int(fields.get("VmRSS", "0 kB").split()[0])
-    tree, frontier = {root}, [root]
-    while frontier:
-        parent = frontier.pop()
-        for pid, ppid in parents.items():
-            if ppid == parent and pid not in tree:
-                tree.add(pid)
-                frontier.append(pid)
-    return sum(rss.get(pid, 0) for pid in tree) / 1024, len(tree)
 
 
 class Cloud:

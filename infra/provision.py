@@ -21,32 +21,13 @@ class Provisioned:
 
 
 def _create_table(client: Any, table: Table) -> None:
-    attributes = {table.partition_key: "S", table.sort_key: "S"}
-    for index in table.indexes:
-        attributes[index.partition_key] = "S"
-        attributes[index.sort_key] = index.sort_key_type
     try:
         client.create_table(
             TableName=table.name,
             BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[
-                {"AttributeName": name, "AttributeType": kind} for name, kind in attributes.items()
-            ],
-            KeySchema=[
-                {"AttributeName": table.partition_key, "KeyType": "HASH"},
-                {"AttributeName": table.sort_key, "KeyType": "RANGE"},
-            ],
-            GlobalSecondaryIndexes=[
-                {
-                    "IndexName": index.name,
-                    "KeySchema": [
-                        {"AttributeName": index.partition_key, "KeyType": "HASH"},
-                        {"AttributeName": index.sort_key, "KeyType": "RANGE"},
-                    ],
-                    "Projection": {"ProjectionType": index.projection},
-                }
-                for index in table.indexes
-            ],
+            AttributeDefinitions=table.attribute_definitions(),
+            KeySchema=table.key_schema(),
+            GlobalSecondaryIndexes=table.global_secondary_indexes(),
         )
     except ClientError as error:
         if error.response["Error"]["Code"] != "ResourceInUseException":

@@ -35,6 +35,34 @@ class Table:
     indexes: tuple[Index, ...] = ()
     ttl_attribute: str | None = None
 
+    # The key shapes below are the same in the DynamoDB API (CreateTable) and in
+    # CloudFormation (AWS::DynamoDB::Table): provisioning and the template share them.
+    def attribute_definitions(self) -> list[dict[str, str]]:
+        kinds = {self.partition_key: "S", self.sort_key: "S"}
+        for index in self.indexes:
+            kinds[index.partition_key] = "S"
+            kinds[index.sort_key] = index.sort_key_type
+        return [{"AttributeName": name, "AttributeType": kind} for name, kind in kinds.items()]
+
+    def key_schema(self) -> list[dict[str, str]]:
+        return [
+            {"AttributeName": self.partition_key, "KeyType": "HASH"},
+            {"AttributeName": self.sort_key, "KeyType": "RANGE"},
+        ]
+
+    def global_secondary_indexes(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "IndexName": index.name,
+                "KeySchema": [
+                    {"AttributeName": index.partition_key, "KeyType": "HASH"},
+                    {"AttributeName": index.sort_key, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": index.projection},
+            }
+            for index in self.indexes
+        ]
+
 
 @dataclass(frozen=True)
 class Queue:

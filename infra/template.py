@@ -200,36 +200,17 @@ class _TemplateBuilder:
 
     # --- data and messaging -------------------------------------------------------------------
     def _table(self, table: Table) -> None:
-        attributes = {table.partition_key: "S", table.sort_key: "S"}
-        for index in table.indexes:
-            attributes[index.partition_key] = "S"
-            attributes[index.sort_key] = index.sort_key_type
         properties: Json = {
             "TableName": table.name,
             "BillingMode": "PAY_PER_REQUEST",
-            "AttributeDefinitions": [
-                {"AttributeName": name, "AttributeType": kind} for name, kind in attributes.items()
-            ],
-            "KeySchema": [
-                {"AttributeName": table.partition_key, "KeyType": "HASH"},
-                {"AttributeName": table.sort_key, "KeyType": "RANGE"},
-            ],
+            "AttributeDefinitions": table.attribute_definitions(),
+            "KeySchema": table.key_schema(),
             "PointInTimeRecoverySpecification": {
                 "PointInTimeRecoveryEnabled": self._stage is Stage.PROD
             },
         }
         if table.indexes:
-            properties["GlobalSecondaryIndexes"] = [
-                {
-                    "IndexName": index.name,
-                    "KeySchema": [
-                        {"AttributeName": index.partition_key, "KeyType": "HASH"},
-                        {"AttributeName": index.sort_key, "KeyType": "RANGE"},
-                    ],
-                    "Projection": {"ProjectionType": index.projection},
-                }
-                for index in table.indexes
-            ]
+            properties["GlobalSecondaryIndexes"] = table.global_secondary_indexes()
         if table.ttl_attribute:
             properties["TimeToLiveSpecification"] = {
                 "AttributeName": table.ttl_attribute,

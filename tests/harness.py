@@ -6,9 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,9 +19,7 @@ from pytest_httpserver import HTTPServer
 from standardwebhooks import Webhook
 from werkzeug.wrappers import Request, Response
 
-from tocsin_local.local_cloud import free_port
-
-ROOT = Path(__file__).resolve().parent.parent
+from tocsin_local.stack import StackInfo, StackProcess, tocsin_command
 
 
 def poll[T](
@@ -44,79 +40,46 @@ def poll[T](
     raise AssertionError(f"{what} not reached within {timeout} s (last: {last!r})")
 
 
-def tocsin_command() -> list[str]:
-    script = Path(sys.executable).parent / "tocsin"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "tocsin_local.cli"]
-
-
 @dataclass
 class Stack:
     """The local stack, started as `make run` starts it."""
 
-    process: subprocess.Popen[str]
-    state_dir: Path
-    api_url: str
-    api_key: str
-    webhook_secret: str
-    aws_endpoint_url: str
-    log_path: Path
+    running: StackProcess
+    info: StackInfo
 
     @classmethod
     def start(
         cls, state_dir: Path, env: dict[str, str] | None = None, timeout: float = 90.0
     ) -> Stack:
-        port, moto_port = free_port(), free_port()
-        state_dir.mkdir(parents=True, exist_ok=True)
-        log_path = state_dir / "stack.log"
-        log = log_path.open("w")
-        process = subprocess.Popen(
-            [
-                *tocsin_command(),
-                "run",
-                "--port",
-                str(port),
-                "--moto-port",
-                str(moto_port),
-                "--state-dir",
-                str(state_dir),
-                "--exit-with-parent",
-            ],
-            cwd=ROOT,
-            env={**os.environ, **(env or {})},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
-        state_file = state_dir / "local.json"
+        running = StackProcess(state_dir, env=env)
+        return cls(running, running.wait_ready(timeout))
 
-        def ready() -> dict[str, Any] | None:
-            if process.poll() is not None:
-                raise AssertionError(f"the stack exited early:\n{log_path.read_text()}")
-            if not state_file.exists():
-                return None
-            return dict(json.loads(state_file.read_text()))
+    @property
+    def process(self) -> subprocess.Popen[bytes]:
+        return self.running.process
 
-        state = poll(ready, timeout=timeout, interval=0.2, what="the stack's local.json")
-        return cls(
-            process,
-            state_dir,
-            state["api_url"],
-            state["api_key"],
-            state["webhook_secret"],
-            state["aws_endpoint_url"],
-            log_path,
-        )
+    @property
+    def state_dir(self) -> Path:
+        return self.running.state_dir
+
+    @property
+    def api_url(self) -> str:
+        return self.info.api_url
+
+    @property
+    def api_key(self) -> str:
+        return self.info.api_key
+
+    @property
+    def webhook_secret(self) -> str:
+        return self.info.webhook_secret
+
+    @property
+    def aws_endpoint_url(self) -> str:
+        return self.info.aws_endpoint_url
 
     def stop(self) -> int:
-        if self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(10)
-        return self.process.returncode
+        return self.running.stop()
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Runs the `tocsin` CLI against this stack (found through AWS_ENDPOINT_URL)."""

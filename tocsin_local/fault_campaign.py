@@ -24,8 +24,6 @@ import json
 import os
 import random
 import signal
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -38,9 +36,8 @@ from typing import Any
 
 import requests
 
-from tocsin_local.local_cloud import free_port
+from tocsin_local.stack import StackProcess
 
-ROOT = Path(__file__).resolve().parent.parent
 # The deployed sweep runs every minute; the campaign does not wait that long for it.
 SWEEP_EVERY_SECONDS = 15.0
 
@@ -162,44 +159,17 @@ class CampaignStack:
         self.state_dir = state_dir
         self.journal = state_dir / "faults.jsonl"
         env = {
-            **os.environ,
             "TOCSIN_FAULT_CRASH_BEFORE_SEND": str(plan.crash_before_send),
             "TOCSIN_FAULT_CRASH_AFTER_SEND": str(plan.crash_after_send),
             "TOCSIN_FAULT_PUBLISH_FAILURE": str(plan.publish_failure),
             "TOCSIN_FAULT_JOURNAL": str(self.journal),
             "TOCSIN_WEBHOOK_TIMEOUT_SECONDS": str(plan.webhook_timeout),
         }
-        tocsin = Path(sys.executable).parent / "tocsin"
-        command = [str(tocsin)] if tocsin.exists() else [sys.executable, "-m", "tocsin_local.cli"]
-        self.process = subprocess.Popen(
-            [
-                *command,
-                "run",
-                "--port",
-                str(free_port()),
-                "--moto-port",
-                str(free_port()),
-                "--state-dir",
-                str(state_dir),
-                "--no-reload",
-                "--exit-with-parent",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=(state_dir / "stack.log").open("w"),
-            start_new_session=True,
-        )
-        state_file = state_dir / "local.json"
-        deadline = time.monotonic() + 120
-        while not state_file.exists():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the stack did not start; see {state_dir / 'stack.log'}")
-            time.sleep(0.1)
-        state = json.loads(state_file.read_text())
+        self._stack = StackProcess(state_dir, env=env, reload=False)
+        info = self._stack.wait_ready()
         self._swept = 0.0
-        self.api_url: str = state["api_url"]
-        self.api_key: str = state["api_key"]
+        self.api_url = info.api_url
+        self.api_key = info.api_key
 
     def runner(self) -> dict[str, Any]:
         data: dict[str, Any] = json.loads((self.state_dir / "runner.json").read_text())
@@ -231,12 +201,7 @@ class CampaignStack:
             pass  # the runner is restarting: the next round fires it
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
+        self._stack.stop()
 
 
 def _session(key: str) -> requests.Session:

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import signal
+import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,8 +24,8 @@ from chalicelib.adapters.runtime import SystemClock
 from chalicelib.domain.tenants import IssuedKey, TenantService
 from chalicelib.settings import Stage
 from infra.provision import provision
-from infra.resources import definition, stage_settings
-from tocsin_local.local_cloud import LocalCloud, Options
+from infra.resources import PROJECT_DIR, definition, stage_settings
+from tocsin_local.local_cloud import LocalCloud, Options, free_port
 
 DEMO_TENANT = "demo"
 
@@ -132,3 +136,76 @@ def run(
         cloud.stop()
         with contextlib.suppress(FileNotFoundError):
             state_file.unlink()
+
+
+class StackProcess:
+    """The local stack started as `make run` starts it (``tocsin run``), in a process group of
+    its own that follows its starter: what test harnesses, benchmarks and the fault campaign
+    run against."""
+
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        env: dict[str, str] | None = None,
+        reload: bool = True,
+        endpoint_url: str | None = None,
+    ) -> None:
+        self.state_dir = state_dir
+        self.log_path = state_dir / "stack.log"
+        state_dir.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            (state_dir / "local.json").unlink()
+        command = [
+            *tocsin_command(),
+            "run",
+            "--port",
+            str(free_port()),
+            "--moto-port",
+            str(free_port()),
+            "--state-dir",
+            str(state_dir),
+            "--exit-with-parent",
+        ]
+        if not reload:
+            command.append("--no-reload")
+        if endpoint_url:
+            command += ["--endpoint-url", endpoint_url]
+        with self.log_path.open("w") as log:
+            self.process = subprocess.Popen(
+                command,
+                cwd=PROJECT_DIR,
+                env={**os.environ, **(env or {})},
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.started = time.monotonic()
+
+    def wait_ready(self, timeout: float = 120.0) -> StackInfo:
+        """The stack's local.json, once it is written (after /health answered 200)."""
+        state_file = self.state_dir / "local.json"
+        deadline = time.monotonic() + timeout
+        while not state_file.exists():
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the stack exited early:\n{self.log_path.read_text()}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the stack did not start within {timeout:.0f} s")
+            time.sleep(0.02)
+        return StackInfo(**json.loads(state_file.read_text()))
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(10)
+        return self.process.returncode
+
+
+def tocsin_command() -> list[str]:
+    script = Path(sys.executable).parent / "tocsin"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "tocsin_local.cli"]

@@ -11,32 +11,7 @@ import requests
 
 from tests.harness import Stack, poll
 from tocsin_local.local_cloud import port_free
-
-
-def descendants(root: int) -> dict[int, str]:
-    """pid -> command line of every process below ``root``."""
-    parents: dict[int, int] = {}
-    commands: dict[int, str] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            commands[int(entry.name)] = (
-                (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            )
-        except OSError:
-            continue
-        parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    found: dict[int, str] = {}
-    frontier = [root]
-    while frontier:
-        parent = frontier.pop()
-        for pid, ppid in parents.items():
-            if ppid == parent and pid not in found:
-                found[pid] = commands.get(pid, "")
-                frontier.append(pid)
-    return found
+from tocsin_local.process_tree import descendants
 
 
 def alive(pid: int) -> bool:
@@ -51,7 +26,7 @@ def test_sigint_stops_every_process_frees_the_ports_and_removes_local_json(tmp_p
     stack = Stack.start(tmp_path)
 
     def warm_tree() -> dict[int, str] | None:
-        found = descendants(stack.process.pid)
+        found = {pid: process.command for pid, process in descendants(stack.process.pid).items()}
         return found if any("emulator.worker" in command for command in found.values()) else None
 
     tree = poll(warm_tree, timeout=30, what="a warm function instance")
@@ -71,8 +46,8 @@ def test_a_killed_api_process_is_restarted(tmp_path: Path) -> None:
     try:
         [api_pid] = [
             pid
-            for pid, command in descendants(stack.process.pid).items()
-            if "emulator.gateway" in command
+            for pid, process in descendants(stack.process.pid).items()
+            if "emulator.gateway" in process.command
         ]
         os.kill(api_pid, signal.SIGKILL)
 

@@ -15,8 +15,9 @@ import pytest
 import requests
 
 from tests.emulator.backend import Clients, aws_env, materialize, stop_process_group
-from tests.harness import poll, tocsin_command
+from tests.harness import poll
 from tocsin_local.local_cloud import free_port
+from tocsin_local.stack import tocsin_command
 
 pytestmark = pytest.mark.xdist_group("tocsin_local")
 

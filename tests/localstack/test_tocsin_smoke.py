@@ -3,18 +3,13 @@ trigger runner, LocalStack's DynamoDB, SNS and SQS), one notification, one signe
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.emulator.backend import stop_process_group
-from tests.harness import ROOT, Api, poll, receiver, tocsin_command
-from tocsin_local.local_cloud import free_port
+from tests.harness import Api, receiver
+from tocsin_local.stack import StackProcess
 
 
 @pytest.fixture(scope="module")
@@ -22,40 +17,13 @@ def stack_on_localstack(
     localstack: tuple[str, float], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Api, str]]:
     endpoint, _ = localstack
-    state_dir = tmp_path_factory.mktemp("tocsin-on-localstack")
-    log_path = state_dir / "stack.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                *tocsin_command(),
-                "run",
-                "--endpoint-url",
-                endpoint,
-                "--port",
-                str(free_port()),
-                "--state-dir",
-                str(state_dir),
-            ],
-            cwd=ROOT,
-            env={key: value for key, value in os.environ.items() if not key.startswith("AWS_")},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    state_file = state_dir / "local.json"
-
-    def ready() -> bool:
-        if process.poll() is not None:
-            raise AssertionError(f"tocsin run exited:\n{Path(log_path).read_text()}")
-        return state_file.exists()
-
+    stack = StackProcess(tmp_path_factory.mktemp("tocsin-on-localstack"), endpoint_url=endpoint)
     try:
-        poll(ready, timeout=120, interval=0.2, what="tocsin run on LocalStack")
-        state = json.loads(state_file.read_text())
-        assert state["aws_endpoint_url"] == endpoint
-        yield Api(state["api_url"], state["api_key"]), state["webhook_secret"]
+        info = stack.wait_ready()
+        assert info.aws_endpoint_url == endpoint
+        yield Api(info.api_url, info.api_key), info.webhook_secret
     finally:
-        stop_process_group(process)
+        stack.stop()
 
 
 def test_notification_reaches_a_signed_webhook(stack_on_localstack: tuple[Api, str]) -> None:

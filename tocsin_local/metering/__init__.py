@@ -68,3 +68,11 @@ def read_totals(directory: Path) -> Counter[str]:
         except (ValueError, FileNotFoundError):
             continue
     return totals
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """The nearest-rank percentile (``fraction`` in 0..1); NaN for no values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))]
