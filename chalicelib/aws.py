@@ -47,6 +47,17 @@ def dynamodb() -> DynamoDBClient:
     return client
 
 
+@lru_cache(maxsize=1)
+def dynamodb_probe() -> DynamoDBClient:
+    """A DynamoDB client that gives up fast (2 s, one try): /health must answer, not hang."""
+    with _LOCK:
+        client: DynamoDBClient = _session().client(
+            "dynamodb",
+            config=Config(connect_timeout=2, read_timeout=2, retries={"max_attempts": 1}),
+        )
+    return client
+
+
 def sns() -> SNSClient:
     client: SNSClient = _client("sns")
     return client
@@ -70,6 +81,7 @@ def sts() -> STSClient:
 def forget_clients() -> None:
     """Drops the cached session and clients (a process whose endpoint changed, e.g. tests)."""
     _client.cache_clear()
+    dynamodb_probe.cache_clear()
     _session.cache_clear()
 
 

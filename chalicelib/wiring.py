@@ -145,7 +145,7 @@ def build_services(settings: Settings) -> Services:
         sweeper=Sweeper(
             notifications=store, announcer=notifications, clock=clock, sweep_grace=grace
         ),
-        health=store,
+        health=DynamoStore(aws.dynamodb_probe(), settings.table_name),
     )
 
 

@@ -150,6 +150,7 @@ class Delivery:
     webhook_id: str
     body: dict[str, Any]
     headers: dict[str, str]
+    received_at: float = field(default_factory=time.monotonic)
 
 
 class Receiver:

@@ -126,8 +126,14 @@ def cmd_local(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_create(args: argparse.Namespace) -> int:
+    from chalicelib.domain.errors import Invalid
+
     _, tenants = _services()
-    issued = tenants.issue_key(args.tenant)
+    try:
+        issued = tenants.issue_key(args.tenant)
+    except Invalid as invalid:
+        print(json.dumps({"error": f"tenant: {invalid.msg}"}))
+        return 2
     print(
         json.dumps(
             {
@@ -160,6 +166,7 @@ def outbox(endpoint: str) -> list[dict[str, Any]]:
         items.append(
             {
                 "channel": "email",
+                "time": message.get("sent_at"),
                 "to": ", ".join(destination.get("ToAddresses", []) or []),
                 "subject": message.get("subject"),
                 "body": message.get("body"),
@@ -167,16 +174,18 @@ def outbox(endpoint: str) -> list[dict[str, Any]]:
                 "id": message.get("id"),
             }
         )
-    for region_messages in [data.get("sns", {}).get("SMS", [])]:
-        for sms in region_messages:
-            items.append(sms_item(sms))
-    return items
-
-
-def sms_item(sms: Any) -> dict[str, Any]:
-    if isinstance(sms, dict):
-        return {"channel": "sms", "to": sms.get("phone_number"), "body": sms.get("message"), **sms}
-    return {"channel": "sms", "raw": sms}
+    for sms in data.get("sns", {}).get("SMS", []):
+        items.append(
+            {
+                "channel": "sms",
+                "time": sms.get("sent_at"),
+                "to": sms.get("phone_number"),
+                "subject": None,
+                "body": sms.get("message"),
+                "id": sms.get("message_id"),
+            }
+        )
+    return sorted(items, key=lambda item: item["time"] or "")
 
 
 def cmd_outbox(args: argparse.Namespace) -> int:
@@ -190,7 +199,9 @@ def cmd_outbox(args: argparse.Namespace) -> int:
         return 0
     for item in items:
         subject = item.get("subject") or item.get("body") or ""
-        print(f"{item['channel']:<6} {item.get('to') or '':<32} {str(subject)[:80]}")
+        print(
+            f"{item['time'] or '':<25} {item['channel']:<6} {item.get('to') or '':<32} {str(subject)[:80]}"
+        )
     if not items:
         print("(nothing sent yet)")
     return 0

@@ -19,6 +19,7 @@ from moto.server import ThreadedMotoServer
 from tocsin_local.emulator.lifecycle import die_with_parent
 from tocsin_local.emulator.moto_sqs import correct_sqs
 from tocsin_local.moto_dynamodb import serialize_dynamodb
+from tocsin_local.moto_outbox import timestamp_outbox
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -30,6 +31,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     correct_sqs()
     serialize_dynamodb()
+    timestamp_outbox()
     server = ThreadedMotoServer(ip_address=args.host, port=args.port, verbose=False)
     server.start()
     _, port = server.get_host_and_port()

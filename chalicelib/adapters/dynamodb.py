@@ -20,12 +20,14 @@ import base64
 import binascii
 import hashlib
 import json
+import logging
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import ValidationError
 
 from chalicelib.models.common import NotificationStatus
 from chalicelib.models.stored import (
@@ -44,6 +46,8 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, TransactWriteItemTypeDef
 
 Item = dict[str, "AttributeValueTypeDef"]
+
+log = logging.getLogger(__name__)
 
 GSI_BY_TENANT = "gsi1"
 GSI_BY_RECIPIENT = "gsi2"
@@ -329,8 +333,13 @@ class DynamoStore:
             )
             for key in response.get("Items", []):
                 item = self._get(key["pk"]["S"], key["sk"]["S"])
-                if item is not None and "sweep_at" in item:
+                if item is None or "sweep_at" not in item:
+                    continue
+                try:
                     due.append(self._notification(item))
+                except ValidationError:
+                    # One unreadable item must not stop the sweep for every other one.
+                    log.exception("skipping unreadable notification %s", key["pk"]["S"])
             if len(due) >= limit:
                 break
         return due[:limit]

@@ -96,6 +96,9 @@ class WebhookSender:
         }
         try:
             response = self._post(url, host, port, connect_to, payload.encode(), headers)
+        except urllib3.exceptions.NewConnectionError as error:
+            # A subclass of the timeout errors in urllib3, though nothing timed out.
+            return SendOutcome.transient(f"connection failed: {error}")
         except urllib3.exceptions.TimeoutError:
             return SendOutcome.transient(f"timed out after {self._timeout:g} s")
         except urllib3.exceptions.HTTPError as error:

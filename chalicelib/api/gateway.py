@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 # server, and gets Chalice's 405, which the middleware turns into a problem too.
 GATEWAY_METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS")
 VERSION = "0.1.0"
+CATCH_ALL_PATHS = ("/", "/{proxy+}")
 
 system = Blueprint(__name__)
 
@@ -110,9 +111,12 @@ def _as_problem(request: Request, response: Response) -> Response:
         return response
     status = response.status_code
     if status == 405:
-        allowed = str(response.headers.get("Allow", ""))
-        methods = [method.strip() for method in allowed.split(",") if method.strip()]
-        return method_not_allowed_response(request.method, methods)
+        # A method no route registers (TRACE, PROPFIND, ...): on the catch-alls the path is
+        # unknown; elsewhere only the operations' own methods are allowed.
+        if request.path in CATCH_ALL_PATHS:
+            return not_found_response(request_path(request))
+        served = sorted(op.method for op in OPERATIONS if op.path == request.path)
+        return method_not_allowed_response(request.method, served)
     if status >= 500:
         return problem_response(500, "internal error; it has been logged")
     return problem_response(status, "the request was refused")
@@ -179,7 +183,7 @@ def install_catch_alls(app: Chalice) -> None:
         request = _app_request()
         return not_found_response(request_path(request) if request else "this path")
 
-    for path in ("/", "/{proxy+}"):
+    for path in CATCH_ALL_PATHS:
         app.route(path, methods=list(GATEWAY_METHODS), content_types=["*/*"], name="not_found")(
             not_found
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextvars
 import json
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -94,6 +95,13 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if math.isinf(number):
+        raise ValueError(f"the number {text[:40]} is out of range")
+    return number
+
+
 def _is_json(content_type: str) -> bool:
     media = content_type.split(";", 1)[0].strip().lower()
     return media == JSON_CONTENT_TYPE or (
@@ -113,9 +121,13 @@ def parse_json_object(
             415, f"the body must be application/json, not {content_type.split(';')[0]}"
         )
     try:
-        parsed = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        parsed = json.loads(
+            raw.decode("utf-8"), parse_constant=_reject_constant, parse_float=_finite_float
+        )
     except (UnicodeDecodeError, ValueError) as error:
         raise ProblemException(400, f"the body is not valid JSON: {error}") from None
+    except RecursionError:
+        raise ProblemException(400, "the body nests too deeply") from None
     if not isinstance(parsed, dict):
         raise ProblemException(400, "the body must be a JSON object")
     return parsed

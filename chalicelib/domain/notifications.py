@@ -13,7 +13,7 @@ from ulid import ULID
 
 from chalicelib.domain.errors import Conflict, Invalid, NotFound
 from chalicelib.models.api import NotificationIn
-from chalicelib.models.common import Channel, DeliveryStatus, NotificationStatus
+from chalicelib.models.common import Channel, DeliveryStatus, NotificationStatus, Severity
 from chalicelib.models.messages import NotificationEvent
 from chalicelib.models.stored import Delivery, IdempotencyRecord, Notification, Recipient
 from chalicelib.ports import (
@@ -244,7 +244,7 @@ class NotificationService:
             channels=channels,
             title=request.title,
             body=request.body,
-            severity=request.severity,
+            severity=request.severity or Severity.INFO,
             category=request.category,
             data=request.data,
             idempotency_key=key,

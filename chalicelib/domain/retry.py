@@ -7,6 +7,7 @@ two seconds), which is what tests and demos need to see retries at once.
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -50,9 +51,11 @@ class RetryPolicy:
         if attempts_made >= self.max_attempts:
             return None
         if retry_after is not None:
-            return max(0.0, min(retry_after, self.longest_delay))
+            return float(math.ceil(max(0.0, min(retry_after, self.longest_delay))))
         base = self.delays[attempts_made - 1]
-        return base * rng.uniform(1 - self.jitter, 1 + self.jitter)
+        # Whole seconds: that is the unit of Retry-After and of the queue's visibility timeout,
+        # so a delay is never rounded up a second by the transport.
+        return float(max(1, round(base * rng.uniform(1 - self.jitter, 1 + self.jitter))))
 
 
 def is_transient_status(status: int) -> bool:

@@ -9,10 +9,13 @@ against the addresses actually connected to, so DNS rebinding cannot slip past i
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
 Resolver = Callable[[str, int], Sequence[str]]
+# Letters, digits, hyphens and dots (internationalized names in their punycode form).
+_HOST_NAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?)+$")
 
 
 class RefusedTarget(Exception):
@@ -48,6 +51,8 @@ def parse_webhook_url(url: str, *, allow_private: bool) -> tuple[str, int]:
     host = parts.hostname
     if not host:
         raise RefusedTarget("must name a host")
+    if _literal_address(host) is None and not _HOST_NAME.match(host):
+        raise RefusedTarget(f"{host!r} is not a valid host name")
     if parts.username is not None or parts.password is not None:
         raise RefusedTarget("must not carry credentials")
     default_port = 443 if parts.scheme == "https" else 80

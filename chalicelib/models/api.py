@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+from email_validator import EmailNotValidError, validate_email
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from chalicelib.models.common import (
     Channel,
@@ -19,6 +20,45 @@ from chalicelib.models.common import (
 )
 
 MAX_DATA_BYTES = 16 * 1024
+# Nesting deeper than this in free-form JSON (data, preferences) is refused: it serves no
+# notification and would cost every later read a deep recursion.
+MAX_JSON_DEPTH = 32
+
+
+def json_depth(value: Any) -> int:
+    """How deeply ``value`` nests (a scalar is 0); iterative, so any depth is safe to measure."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            stack += [(child, depth + 1) for child in item.values()]
+        elif isinstance(item, list):
+            stack += [(child, depth + 1) for child in item]
+        else:
+            deepest = max(deepest, depth)
+            continue
+        deepest = max(deepest, depth + 1)
+    return deepest
+
+
+def _shallow(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    if value is not None and json_depth(value) > MAX_JSON_DEPTH:
+        raise ValueError(f"nests deeper than {MAX_JSON_DEPTH} levels")
+    return value
+
+
+def _plain_email(value: str) -> str:
+    """A plain address (no display name), kept as given; reserved test domains are fine."""
+    try:
+        validate_email(value, check_deliverability=False, test_environment=True)
+    except EmailNotValidError as error:
+        raise ValueError(str(error)) from None
+    return value
+
+
+Email = Annotated[str, Field(max_length=254), AfterValidator(_plain_email)]
+ShallowObject = Annotated[dict[str, Any], AfterValidator(_shallow)]
 
 
 def _omit_none(value: object) -> bool:
@@ -33,14 +73,14 @@ class WriteModel(BaseModel):
 
 class RecipientIn(WriteModel):
     name: str | None = Field(default=None, max_length=200)
-    email: EmailStr | None = None
+    email: Email | None = None
     phone: Phone | None = Field(default=None, description="E.164, e.g. +14155550100")
     webhook_url: str | None = Field(
         default=None,
         max_length=2048,
         description="Absolute https URL (plain http and loopback only in the local stage)",
     )
-    preferences: dict[str, Any] | None = None
+    preferences: ShallowObject | None = None
 
 
 class RecipientOut(BaseModel):
@@ -67,9 +107,11 @@ class NotificationIn(WriteModel):
     )
     title: str = Field(min_length=1, max_length=200)
     body: str | None = Field(default=None, max_length=4000)
-    severity: Severity = Severity.INFO
+    severity: Severity | None = Field(default=None, description="Default (also for null): info")
     category: str | None = Field(default=None, min_length=1, max_length=128)
-    data: dict[str, Any] | None = Field(default=None, description="Up to 16 KiB serialized")
+    data: ShallowObject | None = Field(
+        default=None, description=f"Up to 16 KiB serialized, {MAX_JSON_DEPTH} levels deep"
+    )
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=128)
 
     @field_validator("channels")

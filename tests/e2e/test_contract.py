@@ -506,3 +506,113 @@ def test_webhook_is_delivered_once_and_correctly_signed(api: Api, hook: Receiver
         "data": {"disk": 93},
         "created_at": created["created_at"],
     }
+
+
+# --- found by the contract audit ----------------------------------------------------------------
+def nested(depth: int) -> object:
+    value: object = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("depth", [40, 200, 5000])
+def test_deeply_nested_data_is_refused_not_stored(api: Api, recipient: str, depth: int) -> None:
+    data = "[" * depth + "1" + "]" * depth
+    payload = json.dumps({"recipient_id": recipient, "title": "deep", "data": {"x": 0}}).replace(
+        "0}", data + "}"
+    )
+    response = api.request(
+        "POST", "/v1/notifications", data=payload, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code in (400, 422), response.text
+    assert response.headers["Content-Type"].startswith(PROBLEM)
+    assert api.request("GET", "/v1/notifications").status_code == 200
+
+
+def test_deeply_nested_preferences_are_refused(api: Api) -> None:
+    response = api.put_recipient(unique(), preferences={"x": nested(200)})
+    problem = assert_problem(response, 422)
+    assert problem["errors"][0]["loc"][:2] == ["body", "preferences"]
+
+
+def test_a_number_out_of_float_range_is_400_not_null(api: Api, recipient: str) -> None:
+    payload = '{"recipient_id": "RID", "title": "t", "data": {"x": 1e400}}'.replace(
+        "RID", recipient
+    )
+    assert_problem(
+        api.request(
+            "POST", "/v1/notifications", data=payload, headers={"Content-Type": "application/json"}
+        ),
+        400,
+    )
+
+
+@pytest.mark.parametrize("path", ["/v1/nope", "/v1/recipients/alice/bogus", "/nope"])
+@pytest.mark.parametrize("method", ["TRACE", "PROPFIND"])
+def test_any_method_on_an_unknown_path_is_404(api: Api, path: str, method: str) -> None:
+    assert_problem(api.request(method, path), 404)
+
+
+@pytest.mark.parametrize("method", ["TRACE", "PROPFIND"])
+def test_an_unusual_method_on_a_route_is_405_allowing_only_what_it_serves(
+    api: Api, method: str
+) -> None:
+    response = api.request(method, "/v1/recipients/alice")
+    assert_problem(response, 405)
+    assert sorted(part.strip() for part in response.headers["Allow"].split(",")) == [
+        "DELETE",
+        "GET",
+        "PUT",
+    ]
+
+
+def test_a_malformed_chunked_body_is_400_problem(api: Api) -> None:
+    import socket
+    from urllib.parse import urlsplit
+
+    target = urlsplit(api.base)
+    with socket.create_connection((target.hostname, target.port), timeout=10) as connection:
+        connection.sendall(
+            b"POST /v1/notifications HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+            + api.key.encode()
+            + b"\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n"
+        )
+        reply = connection.recv(65536).decode(errors="replace")
+    assert reply.split(" ", 2)[1] == "400", reply
+    assert "application/problem+json" in reply
+
+
+@pytest.mark.parametrize(
+    "url", ["https://exa mple.com/hook", "https://exa%20mple.com/", "http://[::1/x"]
+)
+def test_a_webhook_url_with_a_bad_host_is_422(api: Api, url: str) -> None:
+    problem = assert_problem(api.put_recipient(unique(), webhook_url=url), 422)
+    assert problem["errors"][0]["loc"] == ["body", "webhook_url"]
+
+
+@pytest.mark.parametrize("email", ["Bob <bob@example.com>", "bob", "bob@", "@example.com"])
+def test_an_email_must_be_a_plain_address(api: Api, email: str) -> None:
+    assert_problem(api.put_recipient(unique(), email=email), 422)
+
+
+@pytest.mark.parametrize(
+    "email", ["Bob.Smith@EXAMPLE.COM", "bob@example.test", "ops+alerts@sub.example.org"]
+)
+def test_a_valid_email_is_stored_as_given(api: Api, email: str) -> None:
+    rid = unique()
+    assert api.put_recipient(rid, email=email).status_code == 200
+    assert api.request("GET", f"/v1/recipients/{rid}").json()["email"] == email
+
+
+def test_a_null_severity_means_the_default(api: Api, recipient: str) -> None:
+    response = api.notify(recipient_id=recipient, severity=None)
+    assert response.status_code == 202, response.text
+    assert response.json()["severity"] == "info"
+
+
+def test_keys_create_refuses_a_bad_tenant_name_cleanly(stack: Stack) -> None:
+    result = stack.cli("keys", "create", "--tenant", "bad name!", check=False)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert json.loads(result.stdout)["error"]

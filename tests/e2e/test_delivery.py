@@ -48,6 +48,7 @@ def test_a_transient_failure_is_retried_with_the_same_webhook_id(api: Api, hook:
     received = hook.for_notification(created["id"])
     assert len(received) == 2
     assert received[0].webhook_id == received[1].webhook_id
+    assert received[1].received_at - received[0].received_at < 2.0
     assert hook.bad_signatures == 0
 
 
@@ -174,9 +175,13 @@ def test_email_and_sms_are_sent_and_visible_in_the_outbox(stack: Stack, api: Api
     emails = [item for item in outbox if item["channel"] == "email" and item["to"] == address]
     assert len(emails) == 1
     assert emails[0]["subject"] == f"[CRITICAL] Hello {rid}"
+    assert datetime.fromisoformat(emails[0]["time"]) >= datetime.fromisoformat(
+        created["created_at"]
+    )
     texts = [item for item in outbox if item["channel"] == "sms" and rid in str(item.get("body"))]
     assert len(texts) == 1
     assert texts[0]["to"] == "+14155550123"
+    assert texts[0]["time"]
     table = stack.cli("outbox").stdout
     assert address in table
 

@@ -218,3 +218,45 @@ def test_concurrent_writers_of_one_version_see_exactly_one_success(
     with concurrent.futures.ThreadPoolExecutor(16) as pool:
         outcomes = list(pool.map(save, copies))
     assert outcomes.count(True) == 1
+
+
+def test_the_sweep_skips_an_unreadable_item_and_finds_the_rest(
+    moto: Moto, store: DynamoStore, tenant: str
+) -> None:
+    readable = notification(tenant, 6)
+    store.create_notification(readable, None)
+    moto.client("dynamodb").put_item(
+        TableName="tocsin",
+        Item={
+            "pk": {"S": f"T#{tenant}#N#broken"},
+            "sk": {"S": "NOTIFICATION"},
+            "doc": {"S": "{not json"},
+            "version": {"N": "1"},
+            "sweep_pk": {"S": "SWEEP#0"},
+            "sweep_at": {"N": "0"},
+        },
+    )
+    due = {n.id for n in store.due_for_sweep(NOW + timedelta(days=1), 500) if n.tenant_id == tenant}
+    assert readable.id in due
+
+
+def test_the_health_probe_gives_up_fast_on_a_table_that_does_not_answer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import socket
+    import time
+
+    from chalicelib import aws
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{silent.getsockname()[1]}")
+    aws.forget_clients()
+    try:
+        started = time.monotonic()
+        assert DynamoStore(aws.dynamodb_probe(), "tocsin").table_reachable() is False
+        assert time.monotonic() - started < 10
+    finally:
+        aws.forget_clients()
+        silent.close()

@@ -138,3 +138,15 @@ def test_authentication_accepts_the_key_and_refuses_tampering_and_revocation() -
 def test_a_second_key_shares_the_tenants_webhook_secret() -> None:
     service = TenantService(tenants=FakeStore(), clock=FakeClock())
     assert service.issue_key("acme").webhook_secret == service.issue_key("acme").webhook_secret
+
+
+def test_delays_are_whole_seconds_so_the_queue_never_rounds_them_up() -> None:
+    policy = RetryPolicy.local()
+    for seed in range(50):
+        rng = random.Random(seed)
+        delays = [
+            policy.delay_after(attempt, None, rng) for attempt in range(1, policy.max_attempts)
+        ]
+        assert all(delay is not None and delay == int(delay) and delay >= 1 for delay in delays)
+        assert delays[0] == 1
+    assert policy.delay_after(1, 2.3, random.Random(1)) == 3

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+from werkzeug.exceptions import HTTPException
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request as WsgiRequest
 from werkzeug.wrappers import Response as WsgiResponse
@@ -220,7 +221,11 @@ class Gateway:
             return problem(
                 413, "Payload Too Large", f"the gateway accepts at most {MAX_PAYLOAD_BYTES} bytes"
             )
-        body = request.get_data(cache=False)
+        try:
+            body = request.get_data(cache=False)
+        except (OSError, ValueError, HTTPException):
+            # A body that cannot be read as sent (a malformed chunked encoding, say).
+            return problem(400, "Bad Request", "the request body could not be read")
         if len(body) > MAX_PAYLOAD_BYTES:
             return problem(
                 413, "Payload Too Large", f"the gateway accepts at most {MAX_PAYLOAD_BYTES} bytes"
