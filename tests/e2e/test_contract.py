@@ -584,6 +584,33 @@ def test_a_malformed_chunked_body_is_400_problem(api: Api) -> None:
 
 
 @pytest.mark.parametrize(
+    ("request_head", "status"),
+    [
+        (b"GET / extra HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+        (b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+        (b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n", 431),
+    ],
+    ids=["bad-request-line", "request-line-too-long", "header-too-large"],
+)
+def test_the_http_servers_own_errors_are_problem_json(
+    api: Api, request_head: bytes, status: int
+) -> None:
+    import socket
+    from urllib.parse import urlsplit
+
+    target = urlsplit(api.base)
+    with socket.create_connection((target.hostname, target.port), timeout=10) as connection:
+        connection.sendall(request_head)
+        reply = b""
+        while chunk := connection.recv(65536):
+            reply += chunk
+    head, _, body = reply.decode(errors="replace").partition("\r\n\r\n")
+    assert head.split(" ", 2)[1] == str(status), head
+    assert "application/problem+json" in head
+    assert json.loads(body)["status"] == status
+
+
+@pytest.mark.parametrize(
     "url", ["https://exa mple.com/hook", "https://exa%20mple.com/", "http://[::1/x"]
 )
 def test_a_webhook_url_with_a_bad_host_is_422(api: Api, url: str) -> None:

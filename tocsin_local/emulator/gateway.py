@@ -29,7 +29,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from werkzeug.exceptions import HTTPException
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request as WsgiRequest
 from werkzeug.wrappers import Response as WsgiResponse
 from werkzeug.wsgi import ClosingIterator
@@ -125,6 +125,31 @@ def make_thread_safe(app: Any) -> None:
             "lambda_context": _property("lambda_context"),
         },
     )
+
+
+class ProblemRequestHandler(WSGIRequestHandler):
+    """Answers the HTTP server's own errors (bad request line 400, request line too long 414,
+    header too large 431, ...) with problem+json, as every 4xx of the API is, instead of the
+    standard library's HTML page. These happen before any application code runs."""
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        short, long = self.responses.get(code, ("Error", "Error"))
+        self.log_error("code %d, message %s", code, message or short)
+        self.send_response(code, short)
+        self.send_header("Connection", "close")
+        body = json.dumps(
+            {
+                "type": "about:blank",
+                "title": short,
+                "status": code,
+                "detail": message if message and message != short else (explain or long),
+            }
+        ).encode()
+        self.send_header("Content-Type", "application/problem+json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
 
 def problem(
@@ -305,7 +330,14 @@ def main(argv: list[str] | None = None) -> None:
         listener.detach()
     else:
         fd = args.fd
-    server = make_server(args.host, args.port, gateway, threaded=True, fd=fd)
+    server = make_server(
+        args.host,
+        args.port,
+        gateway,
+        threaded=True,
+        fd=fd,
+        request_handler=ProblemRequestHandler,
+    )
     changed = threading.Event()
     if args.reload:
         threading.Thread(target=_watch, args=(project_dir, server, changed), daemon=True).start()
