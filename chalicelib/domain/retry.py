@@ -15,7 +15,9 @@ from email.utils import parsedate_to_datetime
 
 # Seconds to wait after attempt n (1-based) before attempt n + 1.
 DEFAULT_DELAYS: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
-LOCAL_DELAYS: tuple[float, ...] = (1, 2, 3, 5, 7, 9, 11)
+# Short enough that every attempt falls within a minute even when each wait is a Retry-After
+# capped at the longest step (7 x 7 s), as api.md asks of the local stage.
+LOCAL_DELAYS: tuple[float, ...] = (1, 2, 3, 4, 5, 6, 7)
 
 TRANSIENT_STATUSES = frozenset({408, 425, 429})
 RETRY_AFTER_STATUSES = frozenset({429, 503})

@@ -30,6 +30,13 @@ def test_local_schedule_fits_in_a_minute_with_jitter_and_retries_first_within_tw
     assert policy.delays[0] * (1 + policy.jitter) <= 2
 
 
+def test_local_schedule_fits_in_a_minute_when_every_wait_is_a_long_retry_after() -> None:
+    policy = RetryPolicy.local()
+    waits = [policy.delay_after(n, 3600.0, random.Random(n)) for n in range(1, policy.max_attempts)]
+    assert all(wait is not None for wait in waits)
+    assert sum(wait or 0 for wait in waits) < 60
+
+
 def test_no_delay_after_the_last_attempt() -> None:
     policy = RetryPolicy.local()
     assert policy.delay_after(policy.max_attempts, None, random.Random(1)) is None
