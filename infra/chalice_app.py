@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 
 from chalice.deploy.swagger import CFNSwaggerGenerator
 
-from tocsin_local.emulator.project import ProjectDescription, describe, import_app
+from tocsin_local.emulator.project import ProjectDescription, describe, import_app, run_in_child
 
 # Where ``infra`` itself lives, so that the child finds it however the caller was started.
 _REPOSITORY = Path(__file__).resolve().parent.parent
@@ -53,18 +52,7 @@ def read_in_child(project_dir: Path, stage: str) -> ChaliceApp:
     """``read`` in a fresh interpreter. The caller's ``TOCSIN_*`` variables stay out, so that
     the app sees only what .chalice/config.json sets for the stage."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("TOCSIN_")}
-    result = subprocess.run(
-        [sys.executable, "-m", "infra.chalice_app", str(project_dir), stage],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=_REPOSITORY,
-        timeout=120,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"could not read the Chalice app in {project_dir}:\n{result.stderr}")
-    raw = json.loads(result.stdout.strip().splitlines()[-1])
+    raw = json.loads(run_in_child("infra.chalice_app", project_dir, stage, env, cwd=_REPOSITORY))
     return ChaliceApp(
         project=ProjectDescription.from_json(json.dumps(raw["project"])),
         swagger=raw["swagger"],

@@ -29,6 +29,7 @@ import threading
 import time
 import urllib.request
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -210,34 +211,24 @@ def _session(key: str) -> requests.Session:
     return session
 
 
-def _all_notifications(api: str, key: str) -> dict[str, dict[str, Any]]:
+def _every_item(api: str, key: str, path: str) -> Iterator[dict[str, Any]]:
+    """Every item of a paginated list, page after page."""
     session = _session(key)
-    found: dict[str, dict[str, Any]] = {}
-    cursor = None
+    params: dict[str, Any] = {"limit": 100}
     while True:
-        params: dict[str, Any] = {"limit": 100}
-        if cursor:
-            params["cursor"] = cursor
-        page = session.get(f"{api}/v1/notifications", params=params, timeout=30).json()
-        found.update({item["id"]: item for item in page["items"]})
-        cursor = page["next"]
-        if cursor is None:
-            return found
+        page = session.get(f"{api}{path}", params=params, timeout=30).json()
+        yield from page["items"]
+        if page["next"] is None:
+            return
+        params["cursor"] = page["next"]
+
+
+def _all_notifications(api: str, key: str) -> dict[str, dict[str, Any]]:
+    return {item["id"]: item for item in _every_item(api, key, "/v1/notifications")}
 
 
 def _dead_letter_ids(api: str, key: str) -> set[str]:
-    session = _session(key)
-    ids: set[str] = set()
-    cursor = None
-    while True:
-        params: dict[str, Any] = {"limit": 100}
-        if cursor:
-            params["cursor"] = cursor
-        page = session.get(f"{api}/v1/dead-letters", params=params, timeout=30).json()
-        ids |= {item["notification_id"] for item in page["items"]}
-        cursor = page["next"]
-        if cursor is None:
-            return ids
+    return {item["notification_id"] for item in _every_item(api, key, "/v1/dead-letters")}
 
 
 FINAL = {"delivered", "failed", "partially_delivered", "skipped"}

@@ -9,14 +9,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import signal
 import sys
-import threading
-from typing import Any
 
 from moto.server import ThreadedMotoServer
 
-from tocsin_local.emulator.lifecycle import die_with_parent
+from tocsin_local.emulator.lifecycle import die_with_parent, stop_on_signals
 from tocsin_local.emulator.moto_sqs import correct_sqs
 from tocsin_local.moto_dynamodb import serialize_dynamodb
 from tocsin_local.moto_outbox import timestamp_outbox
@@ -37,14 +34,7 @@ def main(argv: list[str] | None = None) -> None:
     _, port = server.get_host_and_port()
     sys.stdout.write(json.dumps({"port": port}) + "\n")
     sys.stdout.flush()
-    stopped = threading.Event()
-
-    def stop(*_: Any) -> None:
-        stopped.set()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    stopped.wait()
+    stop_on_signals().wait()
     server.stop()
 
 

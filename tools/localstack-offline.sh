@@ -791,12 +791,7 @@ class LocalRuntimeExecutor(RuntimeExecutor):
             # timed out
             self._kill()
             msg = f"RequestId: {rid} Error: Task timed out after {timeout:.2f} seconds"
-            return InvocationResult(
-                rid,
-                json.dumps({"errorMessage": msg, "errorType": "Sandbox.Timedout"}).encode(),
-                is_error=True,
-                logs=self._logs_since(start_idx) + msg + "\n",
-            )
+            return self._runtime_error(rid, msg, "Sandbox.Timedout", start_idx)
         if not line:
             code = None
             if self.proc is not None:
@@ -806,12 +801,7 @@ class LocalRuntimeExecutor(RuntimeExecutor):
                     pass
             self._kill()
             msg = f"RequestId: {rid} Error: Runtime exited with error: exit status {code}"
-            return InvocationResult(
-                rid,
-                json.dumps({"errorMessage": msg, "errorType": "Runtime.ExitError"}).encode(),
-                is_error=True,
-                logs=self._logs_since(start_idx) + msg + "\n",
-            )
+            return self._runtime_error(rid, msg, "Runtime.ExitError", start_idx)
         with self.cond:
             self.cond.wait_for(lambda: rid in self.end_marks or self.proc is None, timeout=2)
             self.end_marks.pop(rid, None)
@@ -820,6 +810,15 @@ class LocalRuntimeExecutor(RuntimeExecutor):
         if "error" in out:
             return InvocationResult(rid, json.dumps(out["error"]).encode(), is_error=True, logs=logs)
         return InvocationResult(rid, out["result"].encode(), is_error=False, logs=logs)
+
+    def _runtime_error(self, rid, msg, error_type, start_idx) -> InvocationResult:
+        """An invocation the runtime itself ended (timeout, exit), as Lambda reports it."""
+        return InvocationResult(
+            rid,
+            json.dumps({"errorMessage": msg, "errorType": error_type}).encode(),
+            is_error=True,
+            logs=self._logs_since(start_idx) + msg + "\n",
+        )
 
     def _logs_since(self, idx: int) -> str:
         with self.cond:

@@ -25,3 +25,15 @@ def die_with_parent(poll_seconds: float = 0.5) -> None:
             threading.Event().wait(poll_seconds)
 
     threading.Thread(target=watch, daemon=True, name="die-with-parent").start()
+
+
+def stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM or SIGINT: the main thread waits on it, then shuts down cleanly."""
+    stopped = threading.Event()
+
+    def stop(*_: object) -> None:
+        stopped.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    return stopped

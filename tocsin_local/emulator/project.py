@@ -183,19 +183,29 @@ def describe(project_dir: Path, stage: str) -> ProjectDescription:
     )
 
 
-def describe_in_child(project_dir: Path, stage: str, env: dict[str, str]) -> ProjectDescription:
-    """``describe`` in a fresh interpreter, so the caller never imports user code."""
+def run_in_child(
+    module: str, project_dir: Path, stage: str, env: dict[str, str], cwd: Path | None = None
+) -> str:
+    """Runs ``python -m MODULE PROJECT_DIR STAGE`` in a fresh interpreter, so the caller never
+    imports user code, and returns the line it prints last (the app may print before it)."""
     result = subprocess.run(
-        [sys.executable, "-m", "tocsin_local.emulator.project", str(project_dir), stage],
+        [sys.executable, "-m", module, str(project_dir), stage],
         capture_output=True,
         text=True,
         env=env,
+        cwd=cwd,
         timeout=120,
         check=False,
     )
     if result.returncode != 0:
         raise RuntimeError(f"could not load the Chalice app in {project_dir}:\n{result.stderr}")
-    return ProjectDescription.from_json(result.stdout.strip().splitlines()[-1])
+    return result.stdout.strip().splitlines()[-1]
+
+
+def describe_in_child(project_dir: Path, stage: str, env: dict[str, str]) -> ProjectDescription:
+    """``describe`` in a fresh interpreter."""
+    line = run_in_child("tocsin_local.emulator.project", project_dir, stage, env)
+    return ProjectDescription.from_json(line)
 
 
 if __name__ == "__main__":

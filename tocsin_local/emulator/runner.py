@@ -16,7 +16,6 @@ import argparse
 import json
 import logging
 import os
-import signal
 import sys
 import threading
 import time
@@ -28,7 +27,7 @@ import boto3
 
 from tocsin_local.emulator.cloud import Cloud
 from tocsin_local.emulator.functions import FunctionPool
-from tocsin_local.emulator.lifecycle import die_with_parent
+from tocsin_local.emulator.lifecycle import die_with_parent, stop_on_signals
 from tocsin_local.emulator.project import (
     DEFAULT_ASYNC_CONCURRENCY,
     EventSource,
@@ -249,13 +248,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("botocore").setLevel(logging.WARNING)
     cloud = Cloud(boto3.session.Session(), create_missing=args.create_missing)
     runner = Runner(args.project_dir.resolve(), args.stage, cloud, warm=not args.no_warm)
-    stopped = threading.Event()
-
-    def stop(*_: Any) -> None:
-        stopped.set()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    stopped = stop_on_signals()
     runner.load()
     server = control_server(runner, args.control_port)
     if args.state_file:
