@@ -138,10 +138,13 @@ class InboxStore(Protocol):
         tenant_id: str,
         recipient_id: str,
         *,
+        since_id: str,
         unread_only: bool,
         limit: int,
         cursor: str | None,
-    ) -> Page[InboxItem]: ...
+    ) -> Page[InboxItem]:
+        """Items of notifications whose id sorts at or after ``since_id``, newest first."""
+        ...
 
     def mark_read(
         self, tenant_id: str, recipient_id: str, notification_id: str, at: datetime

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     idempotency_window_seconds: int = 24 * 3600
     webhook_timeout_seconds: float = 10.0
     webhook_max_response_bytes: int = 64 * 1024
+    # Whether the functions can reach IPv6 addresses (Lambda outside a dual-stack VPC cannot):
+    # without, a webhook host's IPv4 addresses are tried first.
+    webhook_ipv6_egress: bool = False
     # A delivery attempt holds a lease this long (default: the webhook timeout plus 10 s); it
     # outlives the send so that two receipts of one message never send concurrently.
     attempt_lease_seconds: float | None = None

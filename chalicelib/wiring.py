@@ -108,6 +108,7 @@ def build_services(settings: Settings) -> Services:
                 timeout=settings.webhook_timeout_seconds,
                 max_response_bytes=settings.webhook_max_response_bytes,
                 allow_private=settings.is_local,
+                ipv6_egress=settings.webhook_ipv6_egress,
             ),
             Channel.EMAIL: SesEmailSender(ses=aws.ses(), sender=settings.email_sender),
             Channel.SMS: SnsSmsSender(sns=aws.sns()),

@@ -156,6 +156,7 @@ class FakeStore:
         tenant_id: str,
         recipient_id: str,
         *,
+        since_id: str,
         unread_only: bool,
         limit: int,
         cursor: str | None,
@@ -163,8 +164,11 @@ class FakeStore:
         items = sorted(
             (
                 i
-                for (t, r, _), i in self.inbox.items()
-                if t == tenant_id and r == recipient_id and (not unread_only or i.read_at is None)
+                for (t, r, n), i in self.inbox.items()
+                if t == tenant_id
+                and r == recipient_id
+                and n >= since_id
+                and (not unread_only or i.read_at is None)
             ),
             key=lambda i: i.notification_id,
             reverse=True,

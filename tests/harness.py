@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
 import subprocess
 import threading
 import time
@@ -201,3 +202,49 @@ def receiver(secret: str | None) -> Iterator[Receiver]:
         server.clear()
         if server.is_running():
             server.stop()
+
+
+@contextlib.contextmanager
+def answering(
+    answer: bytes, *, drip_from: int = 0, interval: float = 0.25
+) -> Iterator[tuple[int, list[float]]]:
+    """A raw HTTP server on 127.0.0.1 that reads each request, then sends ``answer``: the first
+    ``drip_from`` bytes at once, the rest one byte per ``interval`` (a receiver that drips its
+    answer). Yields (port, the times at which each connection ended)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+    ended: list[float] = []
+
+    def serve(connection: socket.socket) -> None:
+        with connection:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                chunk = connection.recv(65536)
+                if not chunk:
+                    return
+                request += chunk
+            try:
+                connection.sendall(answer[:drip_from])
+                for index in range(drip_from, len(answer)):
+                    if stop.wait(interval):
+                        return
+                    connection.sendall(answer[index : index + 1])
+            except OSError:
+                pass
+            finally:
+                ended.append(time.monotonic())
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=serve, args=(connection,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield listener.getsockname()[1], ended
+    finally:
+        stop.set()
+        listener.close()

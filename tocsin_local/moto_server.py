@@ -1,7 +1,9 @@
 """The embedded AWS emulator: moto server on loopback, as a process of the local cloud.
 
 Prints one JSON line ``{"port": N}`` when it is serving (port 0 picks a free one). Its SQS
-carries the corrections of ``tocsin_local.emulator.moto_sqs``.
+carries the corrections of ``tocsin_local.emulator.moto_sqs``; in front of it a guard refuses
+web pages of other origins (``tocsin_local.loopback``) and moto's own API but for the paths the
+tooling reads.
 """
 
 from __future__ import annotations
@@ -10,13 +12,23 @@ import argparse
 import json
 import logging
 import sys
+import threading
 
-from moto.server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.serving import make_server
 
 from tocsin_local.emulator.lifecycle import die_with_parent, stop_on_signals
 from tocsin_local.emulator.moto_sqs import correct_sqs
+from tocsin_local.loopback import LoopbackGuard
 from tocsin_local.moto_dynamodb import serialize_dynamodb
 from tocsin_local.moto_outbox import timestamp_outbox
+
+# moto's own API that the local tooling uses: the outbox reads the sent emails and texts here.
+MOTO_API_PATHS = frozenset({"/moto-api/data.json"})
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -29,13 +41,17 @@ def main(argv: list[str] | None = None) -> None:
     correct_sqs()
     serialize_dynamodb()
     timestamp_outbox()
-    server = ThreadedMotoServer(ip_address=args.host, port=args.port, verbose=False)
-    server.start()
-    _, port = server.get_host_and_port()
-    sys.stdout.write(json.dumps({"port": port}) + "\n")
+    app = LoopbackGuard(
+        DomainDispatcherApplication(create_backend_app), allowed_paths=MOTO_API_PATHS
+    )
+    server = make_server(
+        args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler
+    )
+    threading.Thread(target=server.serve_forever, daemon=True, name="moto").start()
+    sys.stdout.write(json.dumps({"port": server.server_address[1]}) + "\n")
     sys.stdout.flush()
     stop_on_signals().wait()
-    server.stop()
+    server.shutdown()
 
 
 if __name__ == "__main__":

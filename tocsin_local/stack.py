@@ -65,6 +65,15 @@ class EndpointSession(boto3.session.Session):
         return super().client(*args, **kwargs)
 
 
+def write_private(path: Path, text: str) -> None:
+    """Writes a file only its owner can read (it holds an API key and a signing secret)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(text)
+
+
 def issue_demo_key(session: boto3.session.Session, table: str) -> IssuedKey:
     store = DynamoStore(session.client("dynamodb"), table)
     return TenantService(tenants=store, clock=SystemClock()).issue_key(DEMO_TENANT)
@@ -126,8 +135,7 @@ def run(
         cloud.start_functions()
         cloud.wait_ready("/health")
         info = StackInfo(cloud.api_url, key.api_key, key.webhook_secret, endpoint)
-        state_dir.mkdir(parents=True, exist_ok=True)
-        state_file.write_text(info.to_json() + "\n")
+        write_private(state_file, info.to_json() + "\n")
         sys.stdout.write(banner(info, state_file))
         sys.stdout.flush()
         cloud.serve()

@@ -53,6 +53,8 @@ GSI_BY_TENANT = "gsi1"
 GSI_BY_RECIPIENT = "gsi2"
 GSI_SWEEP = "sweep"
 SWEEP_SHARDS = 8
+# Reads one list request may make when a filter leaves pages short.
+MAX_READS_PER_PAGE = 5
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _INDEX_KEYS = {
@@ -367,6 +369,7 @@ class DynamoStore:
         tenant_id: str,
         recipient_id: str,
         *,
+        since_id: str,
         unread_only: bool,
         limit: int,
         cursor: str | None,
@@ -375,7 +378,9 @@ class DynamoStore:
             index, partition = GSI_BY_TENANT, f"T#{tenant_id}#R#{recipient_id}#UNREAD"
         else:
             index, partition = None, f"T#{tenant_id}#R#{recipient_id}#INBOX"
-        return self._page(index, partition, limit, cursor, self._inbox_item, newest_first=True)
+        return self._page(
+            index, partition, limit, cursor, self._inbox_item, newest_first=True, since=since_id
+        )
 
     def mark_read(
         self, tenant_id: str, recipient_id: str, notification_id: str, at: datetime
@@ -476,30 +481,38 @@ class DynamoStore:
         parse: Callable[[Mapping[str, Any]], T],
         *,
         newest_first: bool,
+        since: str | None = None,
         **filters: Any,
     ) -> Page[T]:
-        """One page of ``limit`` items and a cursor when more exist. With a filter, DynamoDB
-        may return short pages; this reads on until the page is full."""
+        """One page of ``limit`` items and a cursor when more exist; ``since`` bounds the sort
+        key from below. With a filter, DynamoDB may return short pages: this reads on until the
+        page is full, but at most MAX_READS_PER_PAGE reads, then answers with what it found and
+        a cursor to go on from (a rare status must not make one request read a whole tenant)."""
         pk_name, sk_name = _INDEX_KEYS[index]
         names = {"pk", "sk", pk_name, sk_name}
         start = (
             None if cursor is None else _Cursor.decode(cursor, sorted(names), (pk_name, partition))
         )
+        condition = f"{pk_name} = :partition"
+        values = {":partition": _s(partition), **filters.pop("ExpressionAttributeValues", {})}
+        if since is not None:
+            condition += f" AND {sk_name} >= :since"
+            values[":since"] = _s(since)
         query: dict[str, Any] = {
             "TableName": self._table,
-            "KeyConditionExpression": f"{pk_name} = :partition",
+            "KeyConditionExpression": condition,
             "ScanIndexForward": not newest_first,
         }
         if index is not None:
             query["IndexName"] = index
         else:
             query["ConsistentRead"] = True
-        values = {":partition": _s(partition), **filters.pop("ExpressionAttributeValues", {})}
         query.update(filters)
         query["ExpressionAttributeValues"] = values
+        filtered = "FilterExpression" in query
         rows: list[Mapping[str, Any]] = []
-        while len(rows) <= limit:
-            page_query = {**query, "Limit": limit + 1 if "FilterExpression" not in query else 100}
+        for _ in range(MAX_READS_PER_PAGE):
+            page_query = {**query, "Limit": 100 if filtered else limit + 1}
             if start is not None:
                 page_query["ExclusiveStartKey"] = start
             try:
@@ -510,11 +523,13 @@ class DynamoStore:
                 raise
             rows.extend(response.get("Items", []))
             start = response.get("LastEvaluatedKey")
-            if start is None:
+            if start is None or len(rows) > limit:
                 break
-        next_cursor = None
         if len(rows) > limit:
             rows = rows[:limit]
             last = rows[-1]
-            next_cursor = _Cursor.encode({name: last[name] for name in names})
+            return Page(
+                [parse(row) for row in rows], _Cursor.encode({name: last[name] for name in names})
+            )
+        next_cursor = None if start is None else _Cursor.encode(start)
         return Page([parse(row) for row in rows], next_cursor)

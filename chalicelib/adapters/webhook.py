@@ -1,8 +1,13 @@
 """Webhooks: an HTTP POST signed per the Standard Webhooks specification.
 
-Outside the local stage the host is resolved right before each attempt and the connection goes
-to one of the addresses just checked to be public (the TLS name check still uses the host), so a
-DNS answer that changes between registration and send cannot aim Tocsin at an internal address.
+The host is resolved right before each attempt and the connection goes to one of the addresses
+just resolved (outside the local stage: just checked to be public; the TLS name check still uses
+the host), so a DNS answer that changes between registration and send cannot aim Tocsin at an
+internal address. The addresses are tried in turn until one accepts the connection.
+
+One deadline bounds the whole attempt: resolving, connecting, sending, and reading the status,
+headers and body. A receiver that answers a byte at a time cannot hold a send past it: a
+watchdog cuts the connection when the deadline passes, and the attempt counts as timed out.
 Redirects are never followed and at most a few KiB of the answer are read.
 """
 
@@ -10,18 +15,26 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
+import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from http.client import HTTPException
 from urllib.parse import urlsplit
 
-import urllib3
 from standardwebhooks import Webhook
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.exceptions import HTTPError
+from urllib3.response import BaseHTTPResponse
 
 from chalicelib.domain.retry import RETRY_AFTER_STATUSES, is_transient_status, parse_retry_after
 from chalicelib.domain.webhook_targets import (
     RefusedTarget,
     Resolver,
+    order_addresses,
     parse_webhook_url,
-    public_addresses,
+    resolve_addresses,
 )
 from chalicelib.models.common import Channel, format_timestamp
 from chalicelib.models.stored import Delivery, Notification, Tenant
@@ -31,8 +44,84 @@ USER_AGENT = "Tocsin-Webhooks/0.1"
 
 
 def resolve_host(host: str, port: int) -> Sequence[str]:
+    """The host's addresses in the resolver's order of preference (RFC 6724)."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return sorted({str(info[4][0]) for info in infos})
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+class DeadlinePassed(Exception):
+    """The attempt ran out of time."""
+
+
+class _Deadline:
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._at = time.monotonic() + seconds
+
+    def remaining(self) -> float:
+        left = self._at - time.monotonic()
+        if left <= 0:
+            raise DeadlinePassed
+        return left
+
+
+class _Guarded:
+    """A connection that remembers its socket's descriptor as soon as TCP connects, so that a
+    watchdog can cut it even during the TLS handshake."""
+
+    fd: int | None = None
+
+    def _new_conn(self) -> socket.socket:
+        sock: socket.socket = super()._new_conn()  # type: ignore[misc]
+        self.fd = sock.fileno()
+        return sock
+
+
+class _GuardedHTTP(_Guarded, HTTPConnection):
+    pass
+
+
+class _GuardedHTTPS(_Guarded, HTTPSConnection):
+    pass
+
+
+class _Watchdog:
+    """Cuts a connection when the deadline passes, whatever the connection is blocked on."""
+
+    def __init__(self, connection: _Guarded, deadline: _Deadline) -> None:
+        self.fired = False
+        self._connection = connection
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(deadline.remaining(), self._cut)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        with self._lock:
+            self._timer.cancel()
+            self._connection = None  # type: ignore[assignment]
+
+    def _cut(self) -> None:
+        with self._lock:
+            if self._connection is None or self._connection.fd is None:
+                return
+            self.fired = True
+            # The descriptor's own shutdown, under TLS too: a blocked read or write returns at
+            # once. The socket object made for it is detached, so the descriptor stays open.
+            cut = socket.socket(fileno=self._connection.fd)
+            try:
+                cut.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            finally:
+                cut.detach()
+
+
+# Resolution cannot be interrupted; it runs here so that the attempt's deadline still holds.
+_resolvers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="webhook-resolve")
 
 
 def webhook_payload(notification: Notification) -> str:
@@ -63,101 +152,120 @@ class WebhookSender:
         timeout: float,
         max_response_bytes: int,
         allow_private: bool,
+        ipv6_egress: bool = False,
         resolve: Resolver = resolve_host,
     ) -> None:
         self._clock = clock
         self._timeout = timeout
         self._max_response_bytes = max_response_bytes
         self._allow_private = allow_private
+        self._ipv6_egress = ipv6_egress
         self._resolve = resolve
-        self._pool = urllib3.PoolManager(num_pools=64, maxsize=8, retries=False)
 
     def send(self, notification: Notification, delivery: Delivery, tenant: Tenant) -> SendOutcome:
         assert delivery.address is not None
         assert delivery.webhook_id is not None
+        deadline = _Deadline(self._timeout)
         url = delivery.address
         try:
             host, port = parse_webhook_url(url, allow_private=self._allow_private)
-            connect_to = (
-                None if self._allow_private else public_addresses(host, port, self._resolve)
-            )
+            addresses = self._addresses(host, port, deadline)
         except RefusedTarget as refused:
             return SendOutcome.permanent_failure(f"webhook URL refused: {refused}")
+        except DeadlinePassed:
+            return SendOutcome.transient(f"timed out after {self._timeout:g} s (resolving)")
         payload = webhook_payload(notification)
         sent_at = self._clock.now()
         headers = {
             "content-type": "application/json",
             "user-agent": USER_AGENT,
+            "host": urlsplit(url).netloc,
             "webhook-id": delivery.webhook_id,
             "webhook-timestamp": str(int(sent_at.timestamp())),
             "webhook-signature": Webhook(tenant.webhook_secret).sign(
                 delivery.webhook_id, sent_at, payload
             ),
         }
-        try:
-            response = self._post(url, host, port, connect_to, payload.encode(), headers)
-        except urllib3.exceptions.NewConnectionError as error:
-            # A subclass of the timeout errors in urllib3, though nothing timed out.
-            return SendOutcome.transient(f"connection failed: {error}")
-        except urllib3.exceptions.TimeoutError:
-            return SendOutcome.transient(f"timed out after {self._timeout:g} s")
-        except urllib3.exceptions.HTTPError as error:
-            return SendOutcome.transient(f"connection failed: {type(error).__name__}: {error}")
-        return self._classify(response)
+        failures: list[str] = []
+        for address in addresses:
+            connection = self._connection(url, host, address, port)
+            try:
+                status, retry_after = self._exchange(
+                    connection, url, payload.encode(), headers, deadline
+                )
+            except _Unreachable as error:
+                failures.append(f"{address}: {error}")
+                continue
+            except DeadlinePassed:
+                return SendOutcome.transient(f"timed out after {self._timeout:g} s")
+            except (OSError, HTTPException, HTTPError) as error:
+                return SendOutcome.transient(f"connection failed: {type(error).__name__}: {error}")
+            finally:
+                connection.close()
+            return self._classify(status, retry_after)
+        return SendOutcome.transient("connection failed: " + "; ".join(failures))
 
-    def _post(
+    def _addresses(self, host: str, port: int, deadline: _Deadline) -> list[str]:
+        future = _resolvers.submit(
+            resolve_addresses, host, port, self._resolve, allow_private=self._allow_private
+        )
+        try:
+            addresses = future.result(timeout=deadline.remaining())
+        except FutureTimeout:
+            raise DeadlinePassed from None
+        return order_addresses(addresses, ipv6_egress=self._ipv6_egress)
+
+    @staticmethod
+    def _connection(url: str, host: str, address: str, port: int) -> _GuardedHTTP | _GuardedHTTPS:
+        if urlsplit(url).scheme == "https":
+            return _GuardedHTTPS(address, port, server_hostname=host, assert_hostname=host)
+        return _GuardedHTTP(address, port)
+
+    def _exchange(
         self,
+        connection: _GuardedHTTP | _GuardedHTTPS,
         url: str,
-        host: str,
-        port: int,
-        connect_to: list[str] | None,
         body: bytes,
         headers: dict[str, str],
-    ) -> urllib3.BaseHTTPResponse:
-        timeout = urllib3.Timeout(total=self._timeout)
-        if connect_to is None:
-            response = self._pool.request(
-                "POST",
-                url,
-                body=body,
-                headers=headers,
-                timeout=timeout,
-                redirect=False,
-                preload_content=False,
-            )
-        else:
-            parts = urlsplit(url)
-            pool = urllib3.HTTPSConnectionPool(
-                connect_to[0], port, server_hostname=host, assert_hostname=host, retries=False
-            )
-            path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-            response = pool.urlopen(
-                "POST",
-                path,
-                body=body,
-                headers={**headers, "host": parts.netloc},
-                timeout=timeout,
-                redirect=False,
-                preload_content=False,
-            )
-        try:
-            response.read(self._max_response_bytes)
-        finally:
-            response.release_conn()
-        return response
+        deadline: _Deadline,
+    ) -> tuple[int, str | None]:
+        """(status, Retry-After) of one POST, all of it within the deadline."""
+        parts = urlsplit(url)
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        with _Watchdog(connection, deadline) as watchdog:
+            try:
+                connection.timeout = deadline.remaining()
+                try:
+                    connection.connect()
+                except (OSError, HTTPError) as error:
+                    if watchdog.fired:
+                        raise
+                    deadline.remaining()
+                    raise _Unreachable(f"{type(error).__name__}: {error}") from None
+                connection.request("POST", path, body=body, headers=headers, preload_content=False)
+                response: BaseHTTPResponse = connection.getresponse()
+                response.read(self._max_response_bytes)
+            except (OSError, HTTPException, HTTPError):
+                if watchdog.fired:
+                    raise DeadlinePassed from None
+                raise
+        if watchdog.fired:
+            raise DeadlinePassed
+        return response.status, response.headers.get("retry-after")
 
-    def _classify(self, response: urllib3.BaseHTTPResponse) -> SendOutcome:
-        status = response.status
+    def _classify(self, status: int, retry_after_header: str | None) -> SendOutcome:
         if 200 <= status <= 299:
             return SendOutcome.ok()
         error = f"HTTP {status}"
         if is_transient_status(status):
             retry_after = None
             if status in RETRY_AFTER_STATUSES:
-                retry_after = parse_retry_after(
-                    response.headers.get("retry-after"), self._clock.now()
-                )
+                retry_after = parse_retry_after(retry_after_header, self._clock.now())
             return SendOutcome.transient(error, retry_after)
         return SendOutcome.permanent_failure(
             error + (" (redirects are not followed)" if 300 <= status <= 399 else "")
         )
+
+
+class _Unreachable(Exception):
+    """This address took no connection; the next one may."""

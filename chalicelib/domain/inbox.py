@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from chalicelib.domain.errors import NotFound
+from chalicelib.domain.notifications import first_id_at
 from chalicelib.models.common import Channel
-from chalicelib.models.stored import Delivery, InboxItem, Notification, Tenant
+from chalicelib.models.stored import Delivery, InboxItem, Notification, Recipient, Tenant
 from chalicelib.ports import Clock, InboxStore, Page, RecipientStore, SendOutcome
 
 
@@ -46,16 +47,31 @@ class InboxService:
         limit: int,
         cursor: str | None,
     ) -> Page[InboxItem]:
-        self._require_recipient(tenant_id, recipient_id)
+        recipient = self._require_recipient(tenant_id, recipient_id)
         return self._inbox.list_inbox(
-            tenant_id, recipient_id, unread_only=unread_only, limit=limit, cursor=cursor
+            tenant_id,
+            recipient_id,
+            since_id=self._since_id(recipient),
+            unread_only=unread_only,
+            limit=limit,
+            cursor=cursor,
         )
 
     def mark_read(self, tenant_id: str, recipient_id: str, notification_id: str) -> None:
-        self._require_recipient(tenant_id, recipient_id)
-        if not self._inbox.mark_read(tenant_id, recipient_id, notification_id, self._clock.now()):
+        recipient = self._require_recipient(tenant_id, recipient_id)
+        if notification_id < self._since_id(recipient) or not self._inbox.mark_read(
+            tenant_id, recipient_id, notification_id, self._clock.now()
+        ):
             raise NotFound("inbox item")
 
-    def _require_recipient(self, tenant_id: str, recipient_id: str) -> None:
-        if self._recipients.get_recipient(tenant_id, recipient_id) is None:
+    @staticmethod
+    def _since_id(recipient: Recipient) -> str:
+        """A recipient sees only notifications accepted since it was created: one deleted and
+        created again under the same id starts with an empty inbox."""
+        return first_id_at(recipient.created_at)
+
+    def _require_recipient(self, tenant_id: str, recipient_id: str) -> Recipient:
+        recipient = self._recipients.get_recipient(tenant_id, recipient_id)
+        if recipient is None:
             raise NotFound("recipient")
+        return recipient

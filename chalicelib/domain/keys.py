@@ -37,7 +37,7 @@ def new_api_key() -> NewKey:
 
 def split_api_key(key: str) -> tuple[str, str] | None:
     """(prefix, secret) of a well-formed key, else None."""
-    match = _KEY_PATTERN.match(key)
+    match = _KEY_PATTERN.fullmatch(key)
     if match is None:
         return None
     return match.group(1), match.group(2)

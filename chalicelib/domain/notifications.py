@@ -33,6 +33,12 @@ def new_notification_id(now: datetime) -> str:
     return str(ULID.from_datetime(now))
 
 
+def first_id_at(moment: datetime) -> str:
+    """The smallest notification id of ``moment``'s millisecond: every id made at or after it
+    sorts at or after this one."""
+    return str(ULID.from_datetime(moment))[:10] + "0" * 16
+
+
 def request_fingerprint(body: Mapping[str, Any]) -> str:
     """Equal for bodies that are the same JSON once parsed, whatever the key order or spacing;
     the idempotency key itself is not part of it."""

@@ -29,7 +29,7 @@ class TenantService:
     def issue_key(self, tenant_name: str) -> IssuedKey:
         """A new key for the tenant (created on first use). Every key of a tenant shares its
         webhook secret."""
-        if not _TENANT_NAME.match(tenant_name):
+        if not _TENANT_NAME.fullmatch(tenant_name):
             raise Invalid(["tenant"], "1-128 characters of A-Z a-z 0-9 . _ : @ -")
         now = self._clock.now()
         tenant = self._tenants.create_tenant(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Annotated, Any, Literal
 
 from email_validator import EmailNotValidError, validate_email
@@ -61,6 +62,20 @@ Email = Annotated[str, Field(max_length=254), AfterValidator(_plain_email)]
 ShallowObject = Annotated[dict[str, Any], AfterValidator(_shallow)]
 
 
+# C0 and C1 control characters (CR and LF among them), DEL, and the Unicode line separators.
+_LINE_BREAKING = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _single_line(value: str) -> str:
+    """A one-line text: a CR/LF in a title must never reach an email header."""
+    if _LINE_BREAKING.search(value):
+        raise ValueError("must be one line, without control characters")
+    return value
+
+
+SingleLine = Annotated[str, AfterValidator(_single_line)]
+
+
 def _omit_none(value: object) -> bool:
     return value is None
 
@@ -72,7 +87,7 @@ class WriteModel(BaseModel):
 
 
 class RecipientIn(WriteModel):
-    name: str | None = Field(default=None, max_length=200)
+    name: SingleLine | None = Field(default=None, max_length=200)
     email: Email | None = None
     phone: Phone | None = Field(default=None, description="E.164, e.g. +14155550100")
     webhook_url: str | None = Field(
@@ -105,10 +120,10 @@ class NotificationIn(WriteModel):
         max_length=len(Channel),
         description="Default: every channel the recipient has an address for, and inbox",
     )
-    title: str = Field(min_length=1, max_length=200)
+    title: SingleLine = Field(min_length=1, max_length=200)
     body: str | None = Field(default=None, max_length=4000)
     severity: Severity | None = Field(default=None, description="Default (also for null): info")
-    category: str | None = Field(default=None, min_length=1, max_length=128)
+    category: SingleLine | None = Field(default=None, min_length=1, max_length=128)
     data: ShallowObject | None = Field(
         default=None, description=f"Up to 16 KiB serialized, {MAX_JSON_DEPTH} levels deep"
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from pathlib import Path
@@ -61,3 +62,37 @@ def test_a_killed_api_process_is_restarted(tmp_path: Path) -> None:
         assert stack.client().request("GET", "/v1/notifications").status_code == 200
     finally:
         stack.stop()
+
+
+def test_web_pages_of_other_origins_get_nothing_from_the_local_cloud(stack: Stack) -> None:
+    # GIVEN the running stack's AWS endpoint and the runner's control port
+    endpoint = stack.aws_endpoint_url
+    control_port = json.loads((stack.state_dir / "runner.json").read_text())["control_port"]
+    scan = {
+        "X-Amz-Target": "DynamoDB_20120810.Scan",
+        "Content-Type": "application/x-amz-json-1.0",
+        "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20261124/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0",
+    }
+    # WHEN a page on another origin reads the table, resets the cloud or fires a function
+    page = {"Origin": "https://evil.example"}
+    read = requests.post(
+        endpoint, headers={**scan, **page}, data='{"TableName": "tocsin"}', timeout=10
+    )
+    reset = requests.post(endpoint + "/moto-api/reset", timeout=10)
+    fire = requests.post(
+        f"http://127.0.0.1:{control_port}/functions/sweep/fire", headers=page, timeout=10
+    )
+    rebound = requests.get(
+        f"http://127.0.0.1:{control_port}/status", headers={"Host": "evil.example"}, timeout=10
+    )
+    # THEN each is refused, with no CORS header to let a page read an answer
+    for response in (read, reset, fire, rebound):
+        assert response.status_code == 403
+        assert "Access-Control-Allow-Origin" not in response.headers
+    # while the tooling's own calls still work
+    assert requests.get(endpoint + "/moto-api/data.json", timeout=10).status_code == 200
+    assert stack.client().request("GET", "/v1/notifications").status_code == 200
+
+
+def test_local_json_is_readable_by_its_owner_only(stack: Stack) -> None:
+    assert (stack.state_dir / "local.json").stat().st_mode & 0o777 == 0o600

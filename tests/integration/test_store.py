@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from chalicelib.adapters.dynamodb import DynamoStore
+from chalicelib.adapters.dynamodb import MAX_READS_PER_PAGE, DynamoStore
 from chalicelib.models.common import Channel, DeliveryStatus, NotificationStatus, Severity
 from chalicelib.models.stored import (
     DeadLetter,
@@ -153,13 +153,22 @@ def test_inbox_items_are_stored_once_and_read_once(store: DynamoStore, tenant: s
     store.put_inbox_item(item.model_copy(update={"title": "changed"}))
     assert [
         i.title
-        for i in store.list_inbox(tenant, "alice", unread_only=True, limit=10, cursor=None).items
+        for i in store.list_inbox(
+            tenant, "alice", since_id="0", unread_only=True, limit=10, cursor=None
+        ).items
     ] == ["t"]
     assert store.mark_read(tenant, "alice", "01J9", NOW)
     assert store.mark_read(tenant, "alice", "01J9", NOW + timedelta(hours=1))
-    [read] = store.list_inbox(tenant, "alice", unread_only=False, limit=10, cursor=None).items
+    [read] = store.list_inbox(
+        tenant, "alice", since_id="0", unread_only=False, limit=10, cursor=None
+    ).items
     assert read.read_at == NOW
-    assert store.list_inbox(tenant, "alice", unread_only=True, limit=10, cursor=None).items == []
+    assert (
+        store.list_inbox(
+            tenant, "alice", since_id="0", unread_only=True, limit=10, cursor=None
+        ).items
+        == []
+    )
     assert not store.mark_read(tenant, "alice", "01J0", NOW)
 
 
@@ -260,3 +269,47 @@ def test_the_health_probe_gives_up_fast_on_a_table_that_does_not_answer(
     finally:
         aws.forget_clients()
         silent.close()
+
+
+def test_the_inbox_shows_items_from_since_id_on(store: DynamoStore, tenant: str) -> None:
+    for notification_id in ("01A", "01B", "01C"):
+        store.put_inbox_item(
+            InboxItem(
+                tenant_id=tenant,
+                recipient_id="bob",
+                notification_id=notification_id,
+                title="t",
+                severity=Severity.INFO,
+                created_at=NOW,
+            )
+        )
+    for unread_only in (True, False):
+        page = store.list_inbox(
+            tenant, "bob", since_id="01B", unread_only=unread_only, limit=10, cursor=None
+        )
+        assert [item.notification_id for item in page.items] == ["01C", "01B"]
+
+
+def test_a_rare_status_is_searched_a_bounded_number_of_reads_at_a_time(
+    store: DynamoStore, tenant: str
+) -> None:
+    # GIVEN one delivered notification behind more accepted ones than a request reads
+    store.create_notification(notification(tenant, 0, status=NotificationStatus.DELIVERED), None)
+    for index in range(1, 100 * MAX_READS_PER_PAGE + 50):
+        store.create_notification(notification(tenant, index), None)
+    # WHEN the delivered ones are listed
+    first = store.list_notifications(
+        tenant, recipient_id=None, status=NotificationStatus.DELIVERED, limit=10, cursor=None
+    )
+    # THEN the first answer stops at the read cap with a cursor, and the cursor finds it
+    assert first.items == []
+    assert first.next_cursor is not None
+    second = store.list_notifications(
+        tenant,
+        recipient_id=None,
+        status=NotificationStatus.DELIVERED,
+        limit=10,
+        cursor=first.next_cursor,
+    )
+    assert [item.id for item in second.items] == [notification(tenant, 0).id]
+    assert second.next_cursor is None

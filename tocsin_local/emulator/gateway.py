@@ -43,6 +43,7 @@ log = logging.getLogger("tocsin.gateway")
 
 # API Gateway's payload limit; the app may enforce a smaller one.
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
+READ_CHUNK_BYTES = 64 * 1024
 
 
 @dataclass
@@ -104,6 +105,19 @@ class RouteTable:
             name, resource = node.greedy
             return resource, {**params, name: "/".join(segments[index:])}
         return None
+
+
+def read_at_most(stream: Any, limit: int) -> bytes | None:
+    """The body, or None as soon as it is longer than ``limit``: a body without a length (a
+    chunked one) is never read past the limit."""
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := stream.read(min(READ_CHUNK_BYTES, limit + 1 - size)):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            return None
+    return b"".join(chunks)
 
 
 def make_thread_safe(app: Any) -> None:
@@ -242,19 +256,22 @@ class Gateway:
             return self._idle.wait_for(lambda: self._in_flight == 0, timeout)
 
     def handle(self, request: WsgiRequest) -> WsgiResponse:
+        too_large = problem(
+            413,
+            "Payload Too Large",
+            f"the gateway accepts at most {MAX_PAYLOAD_BYTES} bytes",
+            # The rest of the body is left unread: the connection cannot carry another request.
+            {"Connection": "close"},
+        )
         if (request.content_length or 0) > MAX_PAYLOAD_BYTES:
-            return problem(
-                413, "Payload Too Large", f"the gateway accepts at most {MAX_PAYLOAD_BYTES} bytes"
-            )
+            return too_large
         try:
-            body = request.get_data(cache=False)
+            body = read_at_most(request.stream, MAX_PAYLOAD_BYTES)
         except (OSError, ValueError, HTTPException):
             # A body that cannot be read as sent (a malformed chunked encoding, say).
             return problem(400, "Bad Request", "the request body could not be read")
-        if len(body) > MAX_PAYLOAD_BYTES:
-            return problem(
-                413, "Payload Too Large", f"the gateway accepts at most {MAX_PAYLOAD_BYTES} bytes"
-            )
+        if body is None:
+            return too_large
         matched = self.routes.match(request.path)
         if matched is None:
             return problem(404, "Not Found", f"no route for {request.path}")

@@ -39,6 +39,7 @@ from tocsin_local.emulator.sns import SnsSource
 from tocsin_local.emulator.sqs import SqsSource, concurrency_of
 from tocsin_local.emulator.streams import DynamoDBStreamSource
 from tocsin_local.emulator.watch import watched_files
+from tocsin_local.loopback import refusal
 
 log = logging.getLogger("tocsin.emulator")
 
@@ -214,13 +215,24 @@ def control_server(runner: Runner, port: int) -> ThreadingHTTPServer:
             self.end_headers()
             self.wfile.write(data)
 
+        def _refused(self) -> bool:
+            # Only local tools call this port: never a web page (see tocsin_local.loopback).
+            reason = refusal(self.headers.get("Host"), self.headers.get("Origin"), ())
+            if reason is not None:
+                self._send(403, {"error": f"forbidden: {reason}"})
+            return reason is not None
+
         def do_GET(self) -> None:
+            if self._refused():
+                return
             if self.path == "/status":
                 self._send(200, runner.status())
             else:
                 self._send(404, {"error": "not found"})
 
         def do_POST(self) -> None:
+            if self._refused():
+                return
             parts = self.path.strip("/").split("/")
             if len(parts) == 3 and parts[0] == "functions" and parts[2] == "fire":
                 fired = runner.fire(parts[1])

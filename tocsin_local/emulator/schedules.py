@@ -113,11 +113,11 @@ class Cron:
 
 def next_fire(expression: str, after: datetime) -> datetime | None:
     """When a schedule expression fires next after ``after`` (a rate counts from ``after``)."""
-    rate = _RATE.match(expression.strip())
+    rate = _RATE.fullmatch(expression.strip())
     if rate:
         value, unit = int(rate.group(1)), rate.group(2).rstrip("s")
         return after + timedelta(seconds=value * _UNIT[unit])
-    cron = _CRON.match(expression.strip())
+    cron = _CRON.fullmatch(expression.strip())
     if cron:
         return Cron.parse(cron.group(1)).next_after(after)
     raise ValueError(f"not a schedule expression: {expression!r}")
