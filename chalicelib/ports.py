@@ -2,27 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from chalicelib.models.common import Channel, NotificationStatus
-from chalicelib.models.messages import DeadLetterMessage, NotificationEvent
+from chalicelib.models.common import Channel, DeliveryStatus
+from chalicelib.models.messages import DeadLetterMessage, DeliveryMessage, FanoutMessage
 from chalicelib.models.stored import (
     ApiKeyRecord,
+    Content,
+    Counts,
     DeadLetter,
     Delivery,
+    DeliveryKey,
     IdempotencyRecord,
     InboxItem,
     Notification,
     Recipient,
+    Subscription,
     Tenant,
 )
 
-
-class VersionConflict(Exception):
-    """The item changed since it was read: read again and redo the change."""
+# Deliveries written with their notification in one transaction (DynamoDB's limit is 100 items).
+MAX_INLINE_DELIVERIES = 90
 
 
 class IdempotencyKeyTaken(Exception):
@@ -34,7 +37,7 @@ class InvalidCursor(Exception):
 
 
 class PublishFailed(Exception):
-    """The notification event could not be published (the sweeper will publish it)."""
+    """A message could not be published (the sweeper will publish it)."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,31 @@ class SendOutcome:
         return cls(delivered=False, permanent=True, error=error)
 
 
+@dataclass(frozen=True)
+class Claim:
+    """The answer to a claim on a delivery: the delivery as it now stands, and whether this
+    caller holds its lease (else someone else does, it is not due yet, or it is final)."""
+
+    delivery: Delivery
+    held: bool
+
+
+@dataclass(frozen=True)
+class Matched:
+    """A recipient that a topic reaches, with the subscriptions of it that match."""
+
+    recipient_id: str
+    subscriptions: list[Subscription]
+
+
+@dataclass(frozen=True)
+class Swept:
+    """An item the sweeper found overdue: a delivery, or a notification whose fan-out stalled."""
+
+    delivery: DeliveryKey | None = None
+    notification: tuple[str, str] | None = None
+
+
 class Clock(Protocol):
     def now(self) -> datetime: ...
 
@@ -87,52 +115,192 @@ class TenantStore(Protocol):
 class RecipientStore(Protocol):
     def get_recipient(self, tenant_id: str, recipient_id: str) -> Recipient | None: ...
 
+    def get_recipients(self, tenant_id: str, recipient_ids: Sequence[str]) -> list[Recipient]:
+        """Those of ``recipient_ids`` that exist, in any order."""
+        ...
+
     def put_recipient(self, recipient: Recipient) -> None: ...
 
     def delete_recipient(self, tenant_id: str, recipient_id: str) -> bool: ...
 
 
+class EndpointStore(Protocol):
+    """The health of a recipient's webhook endpoint, and the slots that cap its concurrent
+    sends while it fails. Each change names the URL it concerns: a recipient whose URL changed
+    meanwhile is left alone."""
+
+    def note_webhook_failure(
+        self, tenant_id: str, recipient_id: str, url: str, now: datetime
+    ) -> Recipient | None:
+        """Marks the endpoint failing since ``now`` unless it already is; the recipient after
+        the change (None when the URL changed or the recipient is gone)."""
+        ...
+
+    def restart_webhook_failing(
+        self, tenant_id: str, recipient_id: str, url: str, since: datetime
+    ) -> None: ...
+
+    def disable_webhook(
+        self, tenant_id: str, recipient_id: str, url: str, failing_since: datetime, now: datetime
+    ) -> bool: ...
+
+    def clear_webhook_failing(self, tenant_id: str, recipient_id: str, url: str) -> None: ...
+
+    def enable_webhook(self, tenant_id: str, recipient_id: str) -> bool:
+        """False when there is no such recipient."""
+        ...
+
+    def webhook_succeeded_since(
+        self, tenant_id: str, recipient_id: str, since: datetime
+    ) -> bool: ...
+
+    def take_endpoint_slot(
+        self, tenant_id: str, recipient_id: str, slot: int, until: datetime, now: datetime
+    ) -> bool: ...
+
+    def release_endpoint_slot(
+        self, tenant_id: str, recipient_id: str, slot: int, until: datetime
+    ) -> None: ...
+
+
+class SubscriptionStore(Protocol):
+    def put_subscription(self, subscription: Subscription) -> None: ...
+
+    def get_subscription(self, tenant_id: str, subscription_id: str) -> Subscription | None: ...
+
+    def delete_subscription(self, tenant_id: str, subscription_id: str) -> bool: ...
+
+    def list_subscriptions(
+        self,
+        tenant_id: str,
+        *,
+        keep: Callable[[Subscription], bool] | None,
+        limit: int,
+        cursor: str | None,
+    ) -> Page[Subscription]: ...
+
+    def subscriptions_by_first_word(
+        self, tenant_id: str, first_word: str, *, after_recipient: str | None, limit: int
+    ) -> Page[Subscription]:
+        """Subscriptions whose pattern starts with ``first_word`` (a word, ``*`` or ``#``),
+        ordered by recipient id then subscription id, after every one of ``after_recipient``.
+        ``next_cursor`` is set when more may follow."""
+        ...
+
+
 class NotificationStore(Protocol):
     def create_notification(
-        self, notification: Notification, idempotency: IdempotencyRecord | None
+        self,
+        notification: Notification,
+        deliveries: Sequence[Delivery],
+        idempotency: IdempotencyRecord | None,
     ) -> None:
-        """Raises IdempotencyKeyTaken when a live record already holds the key."""
+        """Stores the notification with its deliveries (at most MAX_INLINE_DELIVERIES), all or
+        nothing. Raises IdempotencyKeyTaken when a live record already holds the key."""
         ...
 
     def get_idempotency(self, tenant_id: str, key: str) -> IdempotencyRecord | None: ...
 
     def get_notification(self, tenant_id: str, notification_id: str) -> Notification | None: ...
 
-    def save_notification(
-        self,
-        notification: Notification,
-        *,
-        add_dead_letters: Sequence[DeadLetter] = (),
-        remove_dead_letters: Sequence[DeadLetter] = (),
-    ) -> None:
-        """Writes the notification if its stored version is still ``notification.version``,
-        then bumps the version; raises VersionConflict otherwise. Dead-letter entries change
-        in the same transaction."""
-        ...
-
     def list_notifications(
         self,
         tenant_id: str,
         *,
         recipient_id: str | None,
-        status: NotificationStatus | None,
+        keep: Callable[[Notification], bool] | None,
         limit: int,
         cursor: str | None,
-    ) -> Page[Notification]: ...
+    ) -> Page[Notification]:
+        """Newest first. With ``keep``, pages may come back short (a bounded number of table
+        reads per call) with a cursor to go on from."""
+        ...
 
-    def due_for_sweep(self, now: datetime, limit: int) -> list[Notification]: ...
+    def list_deliveries(
+        self,
+        tenant_id: str,
+        notification_id: str,
+        *,
+        keep: Callable[[Delivery], bool] | None,
+        limit: int,
+        cursor: str | None,
+    ) -> Page[Delivery]:
+        """By recipient id, then channel."""
+        ...
+
+    def cancel_notification(self, tenant_id: str, notification_id: str, at: datetime) -> None: ...
+
+
+class DeliveryStore(Protocol):
+    def get_delivery(self, key: DeliveryKey) -> Delivery | None: ...
+
+    def claim(
+        self, key: DeliveryKey, *, token: str, now: datetime, until: datetime, sweep_at: datetime
+    ) -> Claim | None:
+        """Takes the delivery's lease if it is open, due and not leased; None when there is no
+        such delivery."""
+        ...
+
+    def record(
+        self, delivery: Delivery, *, previous: DeliveryStatus, token: str | None, first: bool
+    ) -> bool:
+        """Writes a delivery's new state and moves its notification's counts from ``previous``
+        to the new status (``first``: its first attempt, counted too). With a ``token`` the
+        write holds only while that lease does; without, only while the delivery is still
+        open. False when the condition fails (someone else recorded first)."""
+        ...
+
+    def reopen(
+        self, deliveries: Sequence[Delivery], *, now: datetime, sweep_at: datetime
+    ) -> list[Delivery]:
+        """Failed deliveries back to ``pending`` with a fresh attempt budget, with their
+        counts; those that are no longer failed are left as they are. Returns the reopened."""
+        ...
+
+    def bump_sweep(self, delivery: Delivery, *, sweep_at: datetime) -> bool:
+        """Moves an open delivery's sweep time on (and counts the sweep) if it has not changed
+        since it was read."""
+        ...
+
+
+class FanoutStore(Protocol):
+    def begin_page(self, notification: Notification) -> bool:
+        """Marks the page that starts at the notification's cursor as being written; False
+        when the notification moved on meanwhile."""
+        ...
+
+    def existing_deliveries(self, keys: Sequence[DeliveryKey]) -> dict[DeliveryKey, Delivery]: ...
+
+    def put_deliveries(self, deliveries: Sequence[Delivery]) -> None:
+        """Writes deliveries that no one else writes (a new page's): batched, unconditional."""
+        ...
+
+    def checkpoint_page(
+        self,
+        notification: Notification,
+        *,
+        cursor: str | None,
+        counts: Counts,
+        recipients: int,
+        done: bool,
+        sweep_at: datetime | None,
+    ) -> bool:
+        """Ends the page begun from the notification's cursor: moves the cursor, adds the page's
+        counts, and ends the fan-out when ``done``. False when someone else ended it."""
+        ...
+
+    def fail_fanout(self, notification: Notification, error: str) -> None: ...
+
+    def bump_notification_sweep(
+        self, notification: Notification, *, sweep_at: datetime
+    ) -> bool: ...
+
+
+class SweepStore(Protocol):
+    def due_for_sweep(self, now: datetime, limit: int) -> list[Swept]: ...
 
 
 class InboxStore(Protocol):
-    def put_inbox_item(self, item: InboxItem) -> None:
-        """Idempotent: storing the same notification twice keeps the first (and its read_at)."""
-        ...
-
     def list_inbox(
         self,
         tenant_id: str,
@@ -164,34 +332,36 @@ class HealthProbe(Protocol):
 
 
 class Publisher(Protocol):
-    def publish(self, event: NotificationEvent) -> None:
+    def announce(self, message: DeliveryMessage, channels: Sequence[Channel]) -> None:
+        """One recipient's deliveries on ``channels`` are due. Raises PublishFailed."""
+        ...
+
+    def start_fanout(self, message: FanoutMessage) -> None:
         """Raises PublishFailed."""
         ...
 
-    def dead_letter(self, message: DeadLetterMessage) -> None: ...
+    def enqueue(self, channel: Channel, messages: Sequence[DeliveryMessage]) -> None:
+        """Onto the channel's queue, in batches. Raises PublishFailed."""
+        ...
+
+    def dead_letter(self, channel: Channel, message: DeadLetterMessage) -> None: ...
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """What every delivery of one notification sends."""
+
+    notification_id: str
+    created_at: datetime
+    content: Content
+    topic: str | None = None
 
 
 class ChannelSender(Protocol):
     channel: Channel
 
-    def send(self, notification: Notification, delivery: Delivery, tenant: Tenant) -> SendOutcome:
+    def send(self, outgoing: Outgoing, delivery: Delivery, tenant: Tenant) -> SendOutcome:
         """One attempt. Never raises for a receiver's failure: it returns the outcome."""
-        ...
-
-
-class FaultInjector(Protocol):
-    """Deliberate failures for the local stage's fault tests; a no-op everywhere else."""
-
-    def crash_point(self, point: str, subject: str) -> None:
-        """May end the process abruptly (as a Lambda crash would) at a named point."""
-        ...
-
-    def publish_fails(self, subject: str) -> bool: ...
-
-    def witness(self, event: str, subject: str) -> None:
-        """Writes down a step the fault tests account for: ``attempt`` (a send begins), and how
-        it ended: ``failed``, ``recorded`` (a success stored), ``superseded`` (a success that
-        another attempt had stored first). An attempt with no ending died on the way."""
         ...
 
 

@@ -8,6 +8,8 @@ from functools import lru_cache
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from chalicelib.models.common import Channel
+
 
 class Stage(StrEnum):
     LOCAL = "local"
@@ -26,8 +28,10 @@ class Settings(BaseSettings):
     # Set by the deploy template and the local stack; otherwise derived from the topic name
     # and the caller's account (one STS call per process).
     notifications_topic_arn: str | None = None
+    # Each queued channel has a queue of its own, named from this (``tocsin-deliveries-webhook``)
+    # with its DLQ (``...-webhook-dlq``); topic notifications are expanded from the fan-out queue.
     deliveries_queue_name: str = "tocsin-deliveries"
-    deliveries_dlq_name: str = "tocsin-deliveries-dlq"
+    fanout_queue_name: str = "tocsin-fanout"
     email_sender: str = "notifications@tocsin.local"
 
     max_body_bytes: int = 256 * 1024
@@ -42,10 +46,18 @@ class Settings(BaseSettings):
     attempt_lease_seconds: float | None = None
     # A notification still open this long after its next step was due is republished.
     sweep_grace_seconds: float | None = None
+    # A webhook failing for this long with no success between is disabled (default 5 days, like
+    # Svix; local stage 60 s). While it fails, at most this many sends to it run at once.
+    endpoint_disable_after_seconds: float | None = None
+    endpoint_max_concurrency: int = Field(default=2, ge=1, le=10)
+    # Recipients a topic notification expands per fan-out step.
+    fanout_page_size: int = Field(default=500, ge=1, le=5000)
     # Fault injection (probabilities, 0..1). Honoured only in the local stage.
     fault_crash_before_send: float = Field(default=0.0, ge=0.0, le=1.0)
     fault_crash_after_send: float = Field(default=0.0, ge=0.0, le=1.0)
     fault_publish_failure: float = Field(default=0.0, ge=0.0, le=1.0)
+    # A crash in the middle of a fan-out page's writes, and one between pages.
+    fault_crash_in_fanout: float = Field(default=0.0, ge=0.0, le=1.0)
     # Where injected faults are written down (one JSON line each), for the fault tests.
     fault_journal: str | None = None
 
@@ -58,6 +70,22 @@ class Settings(BaseSettings):
         if self.attempt_lease_seconds is not None:
             return self.attempt_lease_seconds
         return self.webhook_timeout_seconds + 10.0
+
+    def delivery_queue(self, channel: Channel) -> str:
+        return f"{self.deliveries_queue_name}-{channel.value}"
+
+    def delivery_dlq(self, channel: Channel) -> str:
+        return f"{self.delivery_queue(channel)}-dlq"
+
+    @property
+    def fanout_dlq_name(self) -> str:
+        return f"{self.fanout_queue_name}-dlq"
+
+    @property
+    def endpoint_disable_after(self) -> float:
+        if self.endpoint_disable_after_seconds is not None:
+            return self.endpoint_disable_after_seconds
+        return 60.0 if self.is_local else 5 * 24 * 3600.0
 
     @property
     def sweep_grace(self) -> float:

@@ -1,16 +1,18 @@
 """Entry points of the queue- and schedule-triggered functions, free of Chalice's event classes.
 
-The deliveries queue is handled with Powertools' batch processor (partial batch responses:
-only the records that need another look return to the queue). A record whose notification is
-waiting for a retry is not slept on: its message's visibility is set to the wait, so SQS itself
-brings it back when the next attempt is due.
+Each channel's deliveries queue, and the fan-out queue, are handled with Powertools' batch
+processor (partial batch responses: only the records that need another look return to the
+queue). A record whose delivery is waiting for a retry is not slept on: its message's visibility
+is set to the wait, so SQS itself brings it back when the next attempt is due.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -22,8 +24,14 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from chalicelib import aws, logs
-from chalicelib.models.messages import NotificationEvent
+from chalicelib.domain.deliveries import Progress
+from chalicelib.models.common import Channel
+from chalicelib.models.messages import DeliveryMessage, FanoutMessage
+from chalicelib.models.stored import DeliveryKey
+from chalicelib.ports import Outgoing
 from chalicelib.wiring import services
+
+log = logging.getLogger(__name__)
 
 # SQS refuses a visibility timeout reaching past 12 h after the message was sent; longer waits
 # are bridged by sending the message again.
@@ -88,29 +96,73 @@ class LookLater:
                 )
 
 
-def deliver(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def _each_record(
+    event: dict[str, Any], context: Any, handle: Callable[[SQSRecord], Progress]
+) -> dict[str, Any]:
+    """Powertools' batch processor over the records; those that need another look later stay
+    queued with their visibility set to the wait."""
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     later = LookLater()
 
-    def handle(record: SQSRecord) -> None:
+    def record_handler(record: SQSRecord) -> None:
         remaining = getattr(context, "get_remaining_time_in_millis", lambda: MIN_REMAINING_MS)()
         if remaining < MIN_REMAINING_MS:
             later.add(record, 0)
-        message = NotificationEvent.model_validate_json(record.body)
+        try:
+            progress = handle(record)
+        except Exception:
+            # The record goes back to its queue (a partial batch failure); say why.
+            log.exception("record %s failed", record.message_id)
+            raise
+        if not progress.finished:
+            later.add(record, progress.wake_in or 0.0)
+
+    response = process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )
+    later.apply()
+    return dict(response)
+
+
+def deliver(channel: Channel, event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The deliveries queue of one channel: each record names a recipient's delivery on it."""
+
+    def handle(record: SQSRecord) -> Progress:
+        message = DeliveryMessage.model_validate_json(record.body)
+        key = DeliveryKey(message.tenant_id, message.notification_id, message.recipient_id, channel)
+        outgoing = None
+        if message.content is not None and message.created_at is not None:
+            outgoing = Outgoing(
+                notification_id=message.notification_id,
+                created_at=datetime.fromisoformat(message.created_at),
+                content=message.content,
+                topic=message.topic,
+            )
+        with logs.bound(
+            correlation_id=record.message_id,
+            notification_id=message.notification_id,
+            tenant=message.tenant_id,
+            channel=channel.value,
+        ):
+            return services().deliveries.process(key, outgoing)
+
+    return _each_record(event, context, handle)
+
+
+def fanout(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The fan-out queue: each record is a topic notification with recipients left to expand;
+    it comes straight back after each page until the last."""
+
+    def handle(record: SQSRecord) -> Progress:
+        message = FanoutMessage.model_validate_json(record.body)
         with logs.bound(
             correlation_id=record.message_id,
             notification_id=message.notification_id,
             tenant=message.tenant_id,
         ):
-            progress = services().deliveries.process(message.tenant_id, message.notification_id)
-        if not progress.finished:
-            later.add(record, progress.wake_in or 0.0)
+            return services().fanout.expand(message.tenant_id, message.notification_id)
 
-    response = process_partial_response(
-        event=event, record_handler=handle, processor=processor, context=context
-    )
-    later.apply()
-    return dict(response)
+    return _each_record(event, context, handle)
 
 
 def sweep(context: Any = None) -> dict[str, int]:

@@ -1,6 +1,8 @@
 """The composition root: builds the domain services on their adapters, once per process.
 
-Tests build services on fakes and install them with ``use_services``.
+In the local stage, and only there, the fault campaign's injected failures wrap the ports here
+(``chalicelib.adapters.faults``); the domain never sees them. Tests build services on fakes and
+install them with ``use_services``.
 """
 
 from __future__ import annotations
@@ -13,21 +15,40 @@ from functools import lru_cache
 from chalicelib import aws
 from chalicelib.adapters.dynamodb import DynamoStore
 from chalicelib.adapters.email import SesEmailSender
+from chalicelib.adapters.faults import (
+    FaultInjector,
+    FaultyFanoutStore,
+    FaultyPublisher,
+    FaultySender,
+    WitnessedDeliveryStore,
+)
 from chalicelib.adapters.messaging import SnsSqsPublisher
-from chalicelib.adapters.runtime import LocalFaults, NoFaults, SystemClock
+from chalicelib.adapters.runtime import SystemClock
 from chalicelib.adapters.sms import SnsSmsSender
 from chalicelib.adapters.webhook import WebhookSender, resolve_host
 from chalicelib.domain.dead_letters import DeadLetterService
 from chalicelib.domain.deliveries import DeliveryService
-from chalicelib.domain.inbox import InboxSender, InboxService
+from chalicelib.domain.endpoints import EndpointHealth
+from chalicelib.domain.fanout import FanoutService
+from chalicelib.domain.inbox import InboxService
 from chalicelib.domain.notifications import NotificationService
 from chalicelib.domain.recipients import RecipientService
 from chalicelib.domain.retry import RetryPolicy
 from chalicelib.domain.sweeper import Sweeper
 from chalicelib.domain.tenants import TenantService
+from chalicelib.domain.topics import SubscriptionService
 from chalicelib.models.common import Channel
 from chalicelib.models.stored import Tenant
-from chalicelib.ports import FaultInjector, HealthProbe, SenderRegistry, TenantStore
+from chalicelib.ports import (
+    ChannelSender,
+    Clock,
+    DeliveryStore,
+    FanoutStore,
+    HealthProbe,
+    Publisher,
+    SenderRegistry,
+    TenantStore,
+)
 from chalicelib.settings import Settings, get_settings
 
 ALL_CHANNELS = frozenset(Channel)
@@ -38,8 +59,10 @@ TENANT_CACHE_SECONDS = 60.0
 class Services:
     tenants: TenantService
     recipients: RecipientService
+    subscriptions: SubscriptionService
     notifications: NotificationService
     deliveries: DeliveryService
+    fanout: FanoutService
     inbox: InboxService
     dead_letters: DeadLetterService
     sweeper: Sweeper
@@ -50,7 +73,7 @@ class TenantCache:
     """Tenants change rarely (their webhook secret never, so far): a short cache saves a read
     per delivery."""
 
-    def __init__(self, store: TenantStore, clock: SystemClock) -> None:
+    def __init__(self, store: TenantStore, clock: Clock) -> None:
         self._store = store
         self._clock = clock
         self._cache: dict[str, tuple[float, Tenant | None]] = {}
@@ -72,37 +95,49 @@ def topic_arn_resolver(settings: Settings) -> str:
     return f"arn:aws:sns:{aws.region()}:{account}:{settings.notifications_topic_name}"
 
 
+@dataclass(frozen=True)
+class Ports:
+    """The ports that fault injection may wrap."""
+
+    publisher: Publisher
+    deliveries: DeliveryStore
+    fanout: FanoutStore
+    senders: dict[Channel, ChannelSender]
+
+
+def _with_faults(ports: Ports, settings: Settings) -> Ports:
+    faults = FaultInjector(
+        crash_before_send=settings.fault_crash_before_send,
+        crash_after_send=settings.fault_crash_after_send,
+        publish_failure=settings.fault_publish_failure,
+        crash_in_fanout=settings.fault_crash_in_fanout,
+        journal=settings.fault_journal,
+    )
+    return Ports(
+        publisher=FaultyPublisher(ports.publisher, faults),
+        deliveries=WitnessedDeliveryStore(ports.deliveries, faults),
+        fanout=FaultyFanoutStore(ports.fanout, faults),
+        senders={
+            channel: FaultySender(sender, faults) for channel, sender in ports.senders.items()
+        },
+    )
+
+
 def build_services(settings: Settings) -> Services:
     clock = SystemClock()
     store = DynamoStore(aws.dynamodb(), settings.table_name)
-    faults: FaultInjector = NoFaults()
-    if settings.is_local:
-        faults = LocalFaults(
-            crash_before_send=settings.fault_crash_before_send,
-            crash_after_send=settings.fault_crash_after_send,
-            publish_failure=settings.fault_publish_failure,
-            journal=settings.fault_journal,
-        )
     topic_arn = lru_cache(maxsize=1)(lambda: topic_arn_resolver(settings))
-    publisher = SnsSqsPublisher(
-        sns=aws.sns(),
-        sqs=aws.sqs(),
-        topic_arn=topic_arn,
-        dead_letter_queue=settings.deliveries_dlq_name,
-    )
-    grace = timedelta(seconds=settings.sweep_grace)
-    notifications = NotificationService(
-        notifications=store,
-        recipients=store,
-        publisher=publisher,
-        clock=clock,
-        faults=faults,
-        enabled_channels=ALL_CHANNELS,
-        idempotency_window=timedelta(seconds=settings.idempotency_window_seconds),
-        sweep_grace=grace,
-    )
-    senders = SenderRegistry(
-        {
+    ports = Ports(
+        publisher=SnsSqsPublisher(
+            sns=aws.sns(),
+            sqs=aws.sqs(),
+            topic_arn=topic_arn,
+            queue_name=settings.delivery_queue,
+            dead_letter_queue_name=settings.delivery_dlq,
+        ),
+        deliveries=store,
+        fanout=store,
+        senders={
             Channel.WEBHOOK: WebhookSender(
                 clock=clock,
                 timeout=settings.webhook_timeout_seconds,
@@ -112,39 +147,78 @@ def build_services(settings: Settings) -> Services:
             ),
             Channel.EMAIL: SesEmailSender(ses=aws.ses(), sender=settings.email_sender),
             Channel.SMS: SnsSmsSender(sns=aws.sns()),
-            Channel.INBOX: InboxSender(store),
-        }
+        },
+    )
+    if settings.is_local:
+        ports = _with_faults(ports, settings)
+    grace = timedelta(seconds=settings.sweep_grace)
+    notifications = NotificationService(
+        notifications=store,
+        recipients=store,
+        publisher=ports.publisher,
+        clock=clock,
+        enabled_channels=ALL_CHANNELS,
+        idempotency_window=timedelta(seconds=settings.idempotency_window_seconds),
+        sweep_grace=grace,
+    )
+    endpoints = EndpointHealth(
+        endpoints=store,
+        recipients=store,
+        clock=clock,
+        disable_after=timedelta(seconds=settings.endpoint_disable_after),
+        max_concurrency=settings.endpoint_max_concurrency,
     )
     return Services(
         tenants=TenantService(tenants=store, clock=clock),
         recipients=RecipientService(
             recipients=store,
+            endpoints=store,
             clock=clock,
             allow_private_webhooks=settings.is_local,
             resolve=resolve_host,
         ),
+        subscriptions=SubscriptionService(subscriptions=store, recipients=store, clock=clock),
         notifications=notifications,
         deliveries=DeliveryService(
+            deliveries=ports.deliveries,
             notifications=store,
             tenant_of=TenantCache(store, clock),
-            senders=senders,
-            publisher=publisher,
+            senders=SenderRegistry(ports.senders),
+            publisher=ports.publisher,
+            endpoints=endpoints,
             clock=clock,
             policy=RetryPolicy.local() if settings.is_local else RetryPolicy.default(),
-            faults=faults,
             lease=timedelta(seconds=settings.attempt_lease),
+            sweep_grace=grace,
+        ),
+        fanout=FanoutService(
+            notifications=store,
+            fanout=ports.fanout,
+            subscriptions=store,
+            recipients=store,
+            publisher=ports.publisher,
+            clock=clock,
+            enabled_channels=ALL_CHANNELS,
+            page_size=settings.fanout_page_size,
             sweep_grace=grace,
         ),
         inbox=InboxService(inbox=store, recipients=store, clock=clock),
         dead_letters=DeadLetterService(
             dead_letters=store,
+            deliveries=ports.deliveries,
             notifications=store,
-            announcer=notifications,
+            publisher=ports.publisher,
             clock=clock,
             sweep_grace=grace,
         ),
         sweeper=Sweeper(
-            notifications=store, announcer=notifications, clock=clock, sweep_grace=grace
+            sweep=store,
+            deliveries=ports.deliveries,
+            notifications=store,
+            fanout=ports.fanout,
+            publisher=ports.publisher,
+            clock=clock,
+            sweep_grace=grace,
         ),
         health=DynamoStore(aws.dynamodb_probe(), settings.table_name),
     )

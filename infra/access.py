@@ -4,16 +4,20 @@ The deploy template turns these grants into one IAM role per function, each stat
 the ARNs of the resources named here. They list exactly what the code calls (read
 chalicelib/adapters and chalicelib/triggers before changing them):
 
-- ``api_handler``: every store operation of the HTTP API (tenants and keys, recipients,
-  notifications with idempotency records, the inbox, dead letters and their redrive), queries on
-  the table and the by-tenant and by-recipient indexes, and publishing accepted and redriven
-  notifications to the notifications topic.
-- ``deliver``: reads and writes of notifications, tenants and inbox items (no query), the
-  deliveries queue (its event source mapping, visibility changes, re-sends of long waits), the
-  dead-letter queue (dead-letter announcements), email through SES from the sender address, SMS
-  through SNS straight to phone numbers.
-- ``sweep``: queries on the sweep index, reads and writes of notifications, and publishing
-  republished notifications to the notifications topic.
+- ``api_handler``: every store operation of the HTTP API (tenants and keys, recipients and
+  their webhook health, subscriptions, notifications with their deliveries and idempotency
+  records, the inbox, dead letters and their retry), queries on the table and both indexes,
+  batch reads (the inbox's notifications), publishing accepted notifications to the topic, and
+  queueing retried deliveries on the channel queues.
+- ``deliver_<channel>``: reads and conditional writes of deliveries, notifications, tenants and
+  recipients (webhook health), the by-recipient index (a webhook's successes), its own queue
+  (visibility changes, re-sends of long waits), its own DLQ (dead-letter copies); email through
+  SES from the sender address; SMS through SNS straight to phone numbers.
+- ``fanout``: reads and writes of notifications, batch reads of recipients and deliveries, batch
+  writes of deliveries, the by-tenant index (subscriptions by first word), its own queue, and
+  queueing deliveries on the channel queues.
+- ``sweep``: queries on the sweep index, reads and writes of deliveries and notifications,
+  publishing fan-outs to the topic, and queueing deliveries on the channel queues.
 
 DynamoDB authorises each item of ``TransactWriteItems`` as the ``PutItem``/``DeleteItem``/
 ``UpdateItem`` it contains; there is no IAM action for the transaction itself. The operator CLI's
@@ -25,6 +29,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from chalicelib.adapters.dynamodb import GSI_BY_RECIPIENT, GSI_BY_TENANT, GSI_SWEEP
+from chalicelib.domain.planning import QUEUED_CHANNELS
+from chalicelib.models.common import Channel
 from infra.resources import Definition, stage_settings
 
 
@@ -72,27 +78,45 @@ def function_grants(definition: Definition) -> dict[str, tuple[Grant, ...]]:
     settings = stage_settings(definition.stage)
     table = settings.table_name
     topic = TopicGrant(settings.notifications_topic_name)
-    notifications_read_write = TableGrant(table, ("GetItem", "PutItem"))
-    return {
+    enqueue = tuple(
+        QueueGrant(settings.delivery_queue(channel), ("GetQueueUrl", "SendMessage"))
+        for channel in QUEUED_CHANNELS
+    )
+    own_queue = ("GetQueueUrl", "ChangeMessageVisibility", "SendMessage")
+    grants: dict[str, tuple[Grant, ...]] = {
         "api_handler": (
-            TableGrant(table, ("GetItem", "PutItem", "DeleteItem", "UpdateItem", "Query")),
+            TableGrant(
+                table,
+                ("GetItem", "PutItem", "DeleteItem", "UpdateItem", "Query", "BatchGetItem"),
+            ),
             TableGrant(table, ("Query",), index=GSI_BY_TENANT),
             TableGrant(table, ("Query",), index=GSI_BY_RECIPIENT),
             topic,
+            *enqueue,
         ),
-        "deliver": (
-            notifications_read_write,
-            QueueGrant(
-                settings.deliveries_queue_name,
-                ("GetQueueUrl", "ChangeMessageVisibility", "SendMessage"),
-            ),
-            QueueGrant(settings.deliveries_dlq_name, ("GetQueueUrl", "SendMessage")),
-            EmailGrant(settings.email_sender),
-            SmsGrant(),
+        "fanout": (
+            TableGrant(table, ("GetItem", "UpdateItem", "BatchGetItem", "BatchWriteItem")),
+            TableGrant(table, ("Query",), index=GSI_BY_TENANT),
+            QueueGrant(settings.fanout_queue_name, own_queue),
+            *enqueue,
         ),
         "sweep": (
-            notifications_read_write,
+            TableGrant(table, ("GetItem", "PutItem", "UpdateItem")),
             TableGrant(table, ("Query",), index=GSI_SWEEP),
             topic,
+            *enqueue,
         ),
     }
+    senders: dict[Channel, tuple[Grant, ...]] = {
+        Channel.WEBHOOK: (TableGrant(table, ("Query",), index=GSI_BY_RECIPIENT),),
+        Channel.EMAIL: (EmailGrant(settings.email_sender),),
+        Channel.SMS: (SmsGrant(),),
+    }
+    for channel in QUEUED_CHANNELS:
+        grants[f"deliver_{channel.value}"] = (
+            TableGrant(table, ("GetItem", "PutItem", "UpdateItem")),
+            QueueGrant(settings.delivery_queue(channel), own_queue),
+            QueueGrant(settings.delivery_dlq(channel), ("GetQueueUrl", "SendMessage")),
+            *senders[channel],
+        )
+    return grants

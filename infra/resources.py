@@ -13,6 +13,7 @@ from typing import Any
 
 from chalice.config import Config
 
+from chalicelib.domain.planning import QUEUED_CHANNELS
 from chalicelib.settings import Settings, Stage
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -126,13 +127,61 @@ def stage_settings(stage: Stage) -> Settings:
     return Settings.model_validate(values)
 
 
+# A healthy delivery uses at most one receive per attempt (8); the rest is room for crashes and
+# lease collisions before a message counts as poison.
+MAX_RECEIVES = 20
+
+
+def queue_visibility(stage: Stage, function_name: str) -> int:
+    """AWS advises a queue visibility of six times the function timeout, so that a batch is not
+    handed out twice while Lambda still retries a throttled invoke. The local runner invokes at
+    once, so one timeout is enough there, and crashed batches come back sooner."""
+    timeout = function_timeout(stage, function_name)
+    return timeout if stage is Stage.LOCAL else 6 * timeout
+
+
+def _queue_with_dlq(name: str, dlq: str, visibility: int) -> tuple[Queue, Queue]:
+    return (
+        Queue(dlq, visibility_timeout=visibility),
+        Queue(
+            name,
+            visibility_timeout=visibility,
+            dead_letter_queue=dlq,
+            max_receive_count=MAX_RECEIVES,
+        ),
+    )
+
+
 def definition(stage: Stage) -> Definition:
     settings = stage_settings(stage)
-    deliver_timeout = function_timeout(stage, "deliver")
-    # AWS advises a queue visibility of six times the function timeout, so that a batch is not
-    # handed out twice while Lambda still retries a throttled invoke. The local runner invokes
-    # at once, so one timeout is enough there, and crashed batches come back sooner.
-    visibility = deliver_timeout if stage is Stage.LOCAL else 6 * deliver_timeout
+    queues: list[Queue] = []
+    subscriptions: list[Subscription] = []
+    functions = ["api_handler", "sweep", "fanout"]
+    for channel in QUEUED_CHANNELS:
+        function = f"deliver_{channel.value}"
+        functions.append(function)
+        queues += _queue_with_dlq(
+            settings.delivery_queue(channel),
+            settings.delivery_dlq(channel),
+            queue_visibility(stage, function),
+        )
+        subscriptions.append(
+            Subscription(
+                topic=settings.notifications_topic_name,
+                queue=settings.delivery_queue(channel),
+                filter_policy={"kind": ["delivery"], "channel": [channel.value]},
+            )
+        )
+    queues += _queue_with_dlq(
+        settings.fanout_queue_name, settings.fanout_dlq_name, queue_visibility(stage, "fanout")
+    )
+    subscriptions.append(
+        Subscription(
+            topic=settings.notifications_topic_name,
+            queue=settings.fanout_queue_name,
+            filter_policy={"kind": ["fanout"]},
+        )
+    )
     return Definition(
         stage=stage,
         tables=(
@@ -151,28 +200,8 @@ def definition(stage: Stage) -> Definition:
             ),
         ),
         topics=(Topic(settings.notifications_topic_name),),
-        queues=(
-            Queue(settings.deliveries_dlq_name, visibility_timeout=visibility),
-            Queue(
-                settings.deliveries_queue_name,
-                visibility_timeout=visibility,
-                dead_letter_queue=settings.deliveries_dlq_name,
-                # A healthy delivery uses at most one receive per attempt (8); the rest is room
-                # for crashes and lease collisions before a message counts as poison.
-                max_receive_count=20,
-            ),
-        ),
-        subscriptions=(
-            Subscription(
-                topic=settings.notifications_topic_name,
-                queue=settings.deliveries_queue_name,
-                filter_policy={"kind": ["notification"]},
-            ),
-        ),
+        queues=tuple(queues),
+        subscriptions=tuple(subscriptions),
         email_identities=(settings.email_sender,),
-        function_timeouts={
-            "deliver": deliver_timeout,
-            "sweep": function_timeout(stage, "sweep"),
-            "api_handler": function_timeout(stage, "api_handler"),
-        },
+        function_timeouts={name: function_timeout(stage, name) for name in functions},
     )

@@ -1,17 +1,29 @@
 """Every store port on one DynamoDB table (single-table design).
 
-Items keep their model as JSON in ``doc``; key, index and condition attributes sit beside it.
+Static parts of an item sit in ``doc`` (its model as JSON); what conditions, counters and
+indexes need sits beside it as attributes of its own. Times in attributes are epoch
+milliseconds.
 
-| item          | pk                       | sk                   | indexes                              |
-|---------------|--------------------------|----------------------|--------------------------------------|
-| tenant        | TENANT#{t}               | TENANT               |                                      |
-| API key       | APIKEY#{prefix}          | APIKEY               |                                      |
-| recipient     | T#{t}#R#{r}              | RECIPIENT            |                                      |
-| notification  | T#{t}#N#{id}             | NOTIFICATION         | gsi1 by tenant, gsi2 by recipient,   |
-|               |                          |                      | sweep (sparse, while open)           |
-| idempotency   | T#{t}#IK#{sha256(key)}   | IDEMPOTENCY          | TTL expires_at_epoch                 |
-| inbox item    | T#{t}#R#{r}#INBOX        | {id}                 | gsi1 unread (sparse)                 |
-| dead letter   | T#{t}#DL                 | {failed ms}#{id}#... |                                      |
+| item          | pk                    | sk                   | indexes                                   |
+|---------------|-----------------------|----------------------|-------------------------------------------|
+| tenant        | TENANT#{t}            | TENANT               |                                           |
+| API key       | APIKEY#{prefix}       | APIKEY               |                                           |
+| recipient     | T#{t}#R#{r}           | RECIPIENT            |                                           |
+| subscription  | T#{t}#S#{id}          | SUBSCRIPTION         | gsi1 T#{t}#SW#{first word} / {r}#{id};    |
+|               |                       |                      | gsi2 T#{t}#S / {id}                       |
+| notification  | T#{t}#N#{id}          | NOTIFICATION         | gsi1 T#{t}#N / {id}; gsi2 (one recipient) |
+|               |                       |                      | T#{t}#R#{r}#N / {id}; sweep while its     |
+|               |                       |                      | fan-out is unfinished                     |
+| delivery      | T#{t}#N#{id}#D        | {r}#{channel}        | sweep while open; gsi1 T#{t}#DL / {failed |
+|               |                       |                      | ms}#... when failed; inbox: gsi2          |
+|               |                       |                      | T#{t}#R#{r}#INBOX / {id}, gsi1            |
+|               |                       |                      | T#{t}#R#{r}#UNREAD / {id} until read;     |
+|               |                       |                      | delivered webhook: gsi2 T#{t}#R#{r}#WHOK  |
+| idempotency   | T#{t}#IK#{sha256}     | IDEMPOTENCY          | TTL expires_at_epoch                      |
+
+A notification keeps its deliveries' counts by status (``n_*``, changed only by ``ADD`` in the
+same transaction as the delivery they concern); a one-recipient notification also keeps a copy
+of each delivery's state (``dlv``), so that reading it is one ``GetItem``.
 """
 
 from __future__ import annotations
@@ -21,25 +33,39 @@ import binascii
 import hashlib
 import json
 import logging
+import random
+import time
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
-from chalicelib.models.common import NotificationStatus
+from chalicelib.domain.topics import first_word
+from chalicelib.models.common import Channel, DeliveryStatus, Reason
 from chalicelib.models.stored import (
     ApiKeyRecord,
+    Counts,
     DeadLetter,
+    Delivery,
+    DeliveryKey,
+    Fanout,
     IdempotencyRecord,
     InboxItem,
     Notification,
     Recipient,
+    Subscription,
     Tenant,
 )
-from chalicelib.ports import IdempotencyKeyTaken, InvalidCursor, Page, VersionConflict
+from chalicelib.ports import (
+    Claim,
+    IdempotencyKeyTaken,
+    InvalidCursor,
+    Page,
+    Swept,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -55,6 +81,9 @@ GSI_SWEEP = "sweep"
 SWEEP_SHARDS = 8
 # Reads one list request may make when a filter leaves pages short.
 MAX_READS_PER_PAGE = 5
+BATCH_WRITE = 25
+BATCH_GET = 100
+MAX_TRANSACTION_TRIES = 10
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _INDEX_KEYS = {
@@ -62,10 +91,16 @@ _INDEX_KEYS = {
     GSI_BY_TENANT: ("gsi1pk", "gsi1sk"),
     GSI_BY_RECIPIENT: ("gsi2pk", "gsi2sk"),
 }
+_OPEN = (DeliveryStatus.PENDING, DeliveryStatus.RETRYING)
+_COUNTED = tuple(DeliveryStatus)
 
 
 def epoch_ms(moment: datetime) -> int:
     return (moment - _EPOCH) // timedelta(milliseconds=1)
+
+
+def from_ms(value: str | int) -> datetime:
+    return _EPOCH + timedelta(milliseconds=int(value))
 
 
 def _s(value: str) -> AttributeValueTypeDef:
@@ -74,6 +109,10 @@ def _s(value: str) -> AttributeValueTypeDef:
 
 def _n(value: int) -> AttributeValueTypeDef:
     return {"N": str(value)}
+
+
+def _ms(moment: datetime) -> AttributeValueTypeDef:
+    return _n(epoch_ms(moment))
 
 
 def _key(pk: str, sk: str) -> Item:
@@ -85,13 +124,21 @@ def _doc(item: Mapping[str, Any]) -> str:
     return doc
 
 
+def _error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
 def _failed_condition(error: ClientError) -> bool:
-    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+    return _error_code(error) == "ConditionalCheckFailedException"
 
 
 def _cancel_reasons(error: ClientError) -> list[str]:
     reasons = error.response.get("CancellationReasons", [])
     return [reason.get("Code", "") for reason in reasons]
+
+
+def _sweep_shard(pk: str, sk: str) -> str:
+    return f"SWEEP#{zlib.crc32(f'{pk}|{sk}'.encode()) % SWEEP_SHARDS}"
 
 
 class _Cursor:
@@ -120,6 +167,35 @@ class _Cursor:
         if plain[name] != value:
             raise InvalidCursor("this cursor belongs to another list")
         return {name: _s(value) for name, value in plain.items()}
+
+
+def delivery_pk(tenant_id: str, notification_id: str) -> str:
+    return f"T#{tenant_id}#N#{notification_id}#D"
+
+
+def delivery_item_key(key: DeliveryKey) -> Item:
+    return _key(
+        delivery_pk(key.tenant_id, key.notification_id), f"{key.recipient_id}#{key.channel.value}"
+    )
+
+
+def _public_delivery(delivery: Delivery) -> str:
+    """The part of a delivery a one-recipient notification keeps a copy of."""
+    return delivery.model_dump_json(
+        include={
+            "tenant_id",
+            "notification_id",
+            "recipient_id",
+            "channel",
+            "status",
+            "reason",
+            "attempts",
+            "last_error",
+            "delivered_at",
+            "failed_at",
+            "next_attempt_at",
+        }
+    )
 
 
 class DynamoStore:
@@ -185,63 +261,287 @@ class DynamoStore:
         return self._delete(f"APIKEY#{prefix}", "APIKEY")
 
     # --- recipients ---------------------------------------------------------------------------
+    @staticmethod
+    def _recipient_key(tenant_id: str, recipient_id: str) -> Item:
+        return _key(f"T#{tenant_id}#R#{recipient_id}", "RECIPIENT")
+
     def get_recipient(self, tenant_id: str, recipient_id: str) -> Recipient | None:
         item = self._get(f"T#{tenant_id}#R#{recipient_id}", "RECIPIENT")
-        return None if item is None else Recipient.model_validate_json(_doc(item))
+        return None if item is None else self._recipient(item)
+
+    def get_recipients(self, tenant_id: str, recipient_ids: Sequence[str]) -> list[Recipient]:
+        keys = [self._recipient_key(tenant_id, rid) for rid in dict.fromkeys(recipient_ids)]
+        return [self._recipient(item) for item in self._batch_get(keys)]
 
     def put_recipient(self, recipient: Recipient) -> None:
-        self._db.put_item(
-            TableName=self._table,
-            Item={
-                **_key(f"T#{recipient.tenant_id}#R#{recipient.recipient_id}", "RECIPIENT"),
-                "doc": _s(recipient.model_dump_json()),
-            },
-        )
+        item: Item = {
+            **self._recipient_key(recipient.tenant_id, recipient.recipient_id),
+            "doc": _s(
+                recipient.model_dump_json(exclude={"webhook_failing_since", "webhook_disabled_at"})
+            ),
+        }
+        if recipient.webhook_url is not None:
+            item["wh_url"] = _s(recipient.webhook_url)
+        if recipient.webhook_failing_since is not None:
+            item["wh_failing"] = _ms(recipient.webhook_failing_since)
+        if recipient.webhook_disabled_at is not None:
+            item["wh_disabled"] = _ms(recipient.webhook_disabled_at)
+        self._db.put_item(TableName=self._table, Item=item)
 
     def delete_recipient(self, tenant_id: str, recipient_id: str) -> bool:
         return self._delete(f"T#{tenant_id}#R#{recipient_id}", "RECIPIENT")
 
+    @staticmethod
+    def _recipient(item: Mapping[str, Any]) -> Recipient:
+        recipient = Recipient.model_validate_json(_doc(item))
+        if "wh_failing" in item:
+            recipient.webhook_failing_since = from_ms(item["wh_failing"]["N"])
+        if "wh_disabled" in item:
+            recipient.webhook_disabled_at = from_ms(item["wh_disabled"]["N"])
+        return recipient
+
+    # --- endpoint health ----------------------------------------------------------------------
+    def _update_recipient(
+        self,
+        tenant_id: str,
+        recipient_id: str,
+        update: str,
+        condition: str,
+        values: Item,
+        *,
+        names: dict[str, str] | None = None,
+        returns: bool = False,
+    ) -> Mapping[str, Any] | None:
+        """The recipient's attributes after the update (with ``returns``), {} without; None
+        when the condition failed."""
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": self._recipient_key(tenant_id, recipient_id),
+            "UpdateExpression": update,
+            "ConditionExpression": condition,
+        }
+        if values:
+            request["ExpressionAttributeValues"] = values
+        if names:
+            request["ExpressionAttributeNames"] = names
+        if returns:
+            request["ReturnValues"] = "ALL_NEW"
+        try:
+            response = self._db.update_item(**request)
+        except ClientError as error:
+            if _failed_condition(error):
+                return None
+            raise
+        attributes: Mapping[str, Any] = response.get("Attributes", {})
+        return attributes
+
+    def note_webhook_failure(
+        self, tenant_id: str, recipient_id: str, url: str, now: datetime
+    ) -> Recipient | None:
+        item = self._update_recipient(
+            tenant_id,
+            recipient_id,
+            "SET wh_failing = if_not_exists(wh_failing, :now)",
+            "wh_url = :url",
+            {":now": _ms(now), ":url": _s(url)},
+            returns=True,
+        )
+        return None if item is None else self._recipient(item)
+
+    def restart_webhook_failing(
+        self, tenant_id: str, recipient_id: str, url: str, since: datetime
+    ) -> None:
+        self._update_recipient(
+            tenant_id,
+            recipient_id,
+            "SET wh_failing = :since",
+            "wh_url = :url",
+            {":since": _ms(since), ":url": _s(url)},
+        )
+
+    def disable_webhook(
+        self, tenant_id: str, recipient_id: str, url: str, failing_since: datetime, now: datetime
+    ) -> bool:
+        return (
+            self._update_recipient(
+                tenant_id,
+                recipient_id,
+                "SET wh_disabled = :now",
+                "wh_url = :url AND wh_failing = :since AND attribute_not_exists(wh_disabled)",
+                {":now": _ms(now), ":url": _s(url), ":since": _ms(failing_since)},
+            )
+            is not None
+        )
+
+    def clear_webhook_failing(self, tenant_id: str, recipient_id: str, url: str) -> None:
+        self._update_recipient(
+            tenant_id,
+            recipient_id,
+            "REMOVE wh_failing",
+            "wh_url = :url AND attribute_not_exists(wh_disabled)",
+            {":url": _s(url)},
+        )
+
+    def enable_webhook(self, tenant_id: str, recipient_id: str) -> bool:
+        return (
+            self._update_recipient(
+                tenant_id,
+                recipient_id,
+                "REMOVE wh_failing, wh_disabled",
+                "attribute_exists(pk)",
+                {},
+            )
+            is not None
+        )
+
+    def webhook_succeeded_since(self, tenant_id: str, recipient_id: str, since: datetime) -> bool:
+        response = self._db.query(
+            TableName=self._table,
+            IndexName=GSI_BY_RECIPIENT,
+            KeyConditionExpression="gsi2pk = :partition AND gsi2sk >= :since",
+            ExpressionAttributeValues={
+                ":partition": _s(f"T#{tenant_id}#R#{recipient_id}#WHOK"),
+                ":since": _s(f"{epoch_ms(since):013d}"),
+            },
+            Limit=1,
+        )
+        return bool(response.get("Items"))
+
+    def take_endpoint_slot(
+        self, tenant_id: str, recipient_id: str, slot: int, until: datetime, now: datetime
+    ) -> bool:
+        return (
+            self._update_recipient(
+                tenant_id,
+                recipient_id,
+                "SET #slot = :until",
+                "attribute_exists(pk) AND (attribute_not_exists(#slot) OR #slot < :now)",
+                {":until": _ms(until), ":now": _ms(now)},
+                names={"#slot": f"slot{slot}"},
+            )
+            is not None
+        )
+
+    def release_endpoint_slot(
+        self, tenant_id: str, recipient_id: str, slot: int, until: datetime
+    ) -> None:
+        self._update_recipient(
+            tenant_id,
+            recipient_id,
+            "REMOVE #slot",
+            "#slot = :until",
+            {":until": _ms(until)},
+            names={"#slot": f"slot{slot}"},
+        )
+
+    # --- subscriptions ------------------------------------------------------------------------
+    def put_subscription(self, subscription: Subscription) -> None:
+        tenant, sid = subscription.tenant_id, subscription.subscription_id
+        self._db.put_item(
+            TableName=self._table,
+            Item={
+                **_key(f"T#{tenant}#S#{sid}", "SUBSCRIPTION"),
+                "doc": _s(subscription.model_dump_json()),
+                "gsi1pk": _s(f"T#{tenant}#SW#{first_word(subscription.pattern)}"),
+                "gsi1sk": _s(f"{subscription.recipient_id}#{sid}"),
+                "gsi2pk": _s(f"T#{tenant}#S"),
+                "gsi2sk": _s(sid),
+            },
+        )
+
+    def get_subscription(self, tenant_id: str, subscription_id: str) -> Subscription | None:
+        item = self._get(f"T#{tenant_id}#S#{subscription_id}", "SUBSCRIPTION")
+        return None if item is None else Subscription.model_validate_json(_doc(item))
+
+    def delete_subscription(self, tenant_id: str, subscription_id: str) -> bool:
+        return self._delete(f"T#{tenant_id}#S#{subscription_id}", "SUBSCRIPTION")
+
+    def list_subscriptions(
+        self,
+        tenant_id: str,
+        *,
+        keep: Callable[[Subscription], bool] | None,
+        limit: int,
+        cursor: str | None,
+    ) -> Page[Subscription]:
+        return self._page(
+            GSI_BY_RECIPIENT,
+            f"T#{tenant_id}#S",
+            limit,
+            cursor,
+            lambda item: Subscription.model_validate_json(_doc(item)),
+            newest_first=False,
+            keep=keep,
+        )
+
+    def subscriptions_by_first_word(
+        self, tenant_id: str, first_word: str, *, after_recipient: str | None, limit: int
+    ) -> Page[Subscription]:
+        condition = "gsi1pk = :partition"
+        values: Item = {":partition": _s(f"T#{tenant_id}#SW#{first_word}")}
+        if after_recipient is not None:
+            # "{r}#..." sorts below "{r}$": every subscription of ``after_recipient`` is passed.
+            condition += " AND gsi1sk >= :after"
+            values[":after"] = _s(after_recipient + "$")
+        response = self._db.query(
+            TableName=self._table,
+            IndexName=GSI_BY_TENANT,
+            KeyConditionExpression=condition,
+            ExpressionAttributeValues=values,
+            Limit=limit,
+        )
+        items = [Subscription.model_validate_json(_doc(item)) for item in response["Items"]]
+        more = "LastEvaluatedKey" in response
+        return Page(items, "more" if more else None)
+
     # --- notifications ------------------------------------------------------------------------
     def create_notification(
-        self, notification: Notification, idempotency: IdempotencyRecord | None
+        self,
+        notification: Notification,
+        deliveries: Sequence[Delivery],
+        idempotency: IdempotencyRecord | None,
     ) -> None:
-        notification.version = 1
-        put_notification = {
-            "TableName": self._table,
-            "Item": self._notification_item(notification),
-            "ConditionExpression": "attribute_not_exists(pk)",
-        }
-        if idempotency is None:
-            self._db.put_item(**put_notification)  # type: ignore[arg-type]
-            return
-        expires = epoch_ms(idempotency.expires_at)
-        try:
-            self._db.transact_write_items(
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self._table,
-                            "Item": {
-                                **self._idempotency_key(idempotency.tenant_id, idempotency.key),
-                                "doc": _s(idempotency.model_dump_json()),
-                                "expires_at_ms": _n(expires),
-                                "expires_at_epoch": _n(expires // 1000),
-                            },
-                            # A record past its window counts as absent (TTL deletes lazily).
-                            "ConditionExpression": "attribute_not_exists(pk) OR expires_at_ms < :now",
-                            "ExpressionAttributeValues": {
-                                ":now": _n(epoch_ms(notification.created_at))
-                            },
-                        }
-                    },
-                    {"Put": put_notification},  # type: ignore[typeddict-item]
-                ]
+        items: list[TransactWriteItemTypeDef] = []
+        if idempotency is not None:
+            expires = epoch_ms(idempotency.expires_at)
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": {
+                            **self._idempotency_key(idempotency.tenant_id, idempotency.key),
+                            "doc": _s(idempotency.model_dump_json()),
+                            "expires_at_ms": _n(expires),
+                            "expires_at_epoch": _n(expires // 1000),
+                        },
+                        # A record past its window counts as absent (TTL deletes lazily).
+                        "ConditionExpression": "attribute_not_exists(pk) OR expires_at_ms < :now",
+                        "ExpressionAttributeValues": {":now": _ms(notification.created_at)},
+                    }
+                }
             )
+        items.append(
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": self._notification_item(notification),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+        )
+        items += [
+            {"Put": {"TableName": self._table, "Item": self._delivery_item(delivery)}}
+            for delivery in deliveries
+        ]
+        if len(items) == 1:
+            self._db.put_item(**items[0]["Put"])
+            return
+        try:
+            self._transact(items)
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "TransactionCanceledException":
-                reasons = _cancel_reasons(error)
-                if reasons and reasons[0] == "ConditionalCheckFailed":
-                    raise IdempotencyKeyTaken(idempotency.key) from None
+            reasons = _cancel_reasons(error)
+            if idempotency is not None and reasons[:1] == ["ConditionalCheckFailed"]:
+                raise IdempotencyKeyTaken(idempotency.key) from None
             raise
 
     def get_idempotency(self, tenant_id: str, key: str) -> IdempotencyRecord | None:
@@ -257,51 +557,12 @@ class DynamoStore:
         item = self._get(f"T#{tenant_id}#N#{notification_id}", "NOTIFICATION")
         return None if item is None else self._notification(item)
 
-    def save_notification(
-        self,
-        notification: Notification,
-        *,
-        add_dead_letters: Sequence[DeadLetter] = (),
-        remove_dead_letters: Sequence[DeadLetter] = (),
-    ) -> None:
-        expected = notification.version
-        notification.version = expected + 1
-        put = {
-            "TableName": self._table,
-            "Item": self._notification_item(notification),
-            "ConditionExpression": "version = :expected",
-            "ExpressionAttributeValues": {":expected": _n(expected)},
-        }
-        try:
-            if not add_dead_letters and not remove_dead_letters:
-                self._db.put_item(**put)  # type: ignore[arg-type]
-                return
-            items: list[TransactWriteItemTypeDef] = [{"Put": put}]  # type: ignore[typeddict-item]
-            items += [
-                {"Put": {"TableName": self._table, "Item": self._dead_letter_item(letter)}}
-                for letter in add_dead_letters
-            ]
-            items += [
-                {"Delete": {"TableName": self._table, "Key": self._dead_letter_key(letter)}}
-                for letter in remove_dead_letters
-            ]
-            self._db.transact_write_items(TransactItems=items)
-        except ClientError as error:
-            notification.version = expected
-            code = error.response.get("Error", {}).get("Code")
-            if _failed_condition(error) or (
-                code == "TransactionCanceledException"
-                and _cancel_reasons(error)[:1] == ["ConditionalCheckFailed"]
-            ):
-                raise VersionConflict(notification.id) from None
-            raise
-
     def list_notifications(
         self,
         tenant_id: str,
         *,
         recipient_id: str | None,
-        status: NotificationStatus | None,
+        keep: Callable[[Notification], bool] | None,
         limit: int,
         cursor: str | None,
     ) -> Page[Notification]:
@@ -309,61 +570,351 @@ class DynamoStore:
             index, partition = GSI_BY_RECIPIENT, f"T#{tenant_id}#R#{recipient_id}#N"
         else:
             index, partition = GSI_BY_TENANT, f"T#{tenant_id}#N"
-        filters: dict[str, Any] = {}
-        if status is not None:
-            filters = {
-                "FilterExpression": "#status = :status",
-                "ExpressionAttributeNames": {"#status": "status"},
-                "ExpressionAttributeValues": {":status": _s(status.value)},
-            }
         return self._page(
-            index, partition, limit, cursor, self._notification, newest_first=True, **filters
+            index, partition, limit, cursor, self._notification, newest_first=True, keep=keep
         )
 
-    def due_for_sweep(self, now: datetime, limit: int) -> list[Notification]:
-        due: list[Notification] = []
+    def list_deliveries(
+        self,
+        tenant_id: str,
+        notification_id: str,
+        *,
+        keep: Callable[[Delivery], bool] | None,
+        limit: int,
+        cursor: str | None,
+    ) -> Page[Delivery]:
+        return self._page(
+            None,
+            delivery_pk(tenant_id, notification_id),
+            limit,
+            cursor,
+            self._delivery,
+            newest_first=False,
+            keep=keep,
+        )
+
+    def cancel_notification(self, tenant_id: str, notification_id: str, at: datetime) -> None:
+        self._db.update_item(
+            TableName=self._table,
+            Key=_key(f"T#{tenant_id}#N#{notification_id}", "NOTIFICATION"),
+            UpdateExpression="SET cancelled_at = if_not_exists(cancelled_at, :at)",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues={":at": _ms(at)},
+        )
+
+    # --- deliveries ---------------------------------------------------------------------------
+    def get_delivery(self, key: DeliveryKey) -> Delivery | None:
+        response = self._db.get_item(
+            TableName=self._table, Key=delivery_item_key(key), ConsistentRead=True
+        )
+        item = response.get("Item")
+        return None if item is None else self._delivery(item)
+
+    def claim(
+        self, key: DeliveryKey, *, token: str, now: datetime, until: datetime, sweep_at: datetime
+    ) -> Claim | None:
+        item_key = delivery_item_key(key)
+        try:
+            response = self._db.update_item(
+                TableName=self._table,
+                Key=item_key,
+                UpdateExpression=(
+                    "SET lease_token = :token, lease_until = :until, sweep_at = :sweep, "
+                    "sweep_pk = :shard"
+                ),
+                ConditionExpression=(
+                    "st IN (:pending, :retrying) "
+                    "AND (attribute_not_exists(next_at) OR next_at <= :now) "
+                    "AND (attribute_not_exists(lease_until) OR lease_until <= :now)"
+                ),
+                ExpressionAttributeValues={
+                    ":token": _s(token),
+                    ":until": _ms(until),
+                    ":sweep": _ms(sweep_at),
+                    ":shard": _s(_sweep_shard(item_key["pk"]["S"], item_key["sk"]["S"])),
+                    ":pending": _s(DeliveryStatus.PENDING.value),
+                    ":retrying": _s(DeliveryStatus.RETRYING.value),
+                    ":now": _ms(now),
+                },
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if not _failed_condition(error):
+                raise
+            current = cast("Mapping[str, Any] | None", error.response.get("Item"))
+            if current is None:
+                return None
+            return Claim(self._delivery(current), held=False)
+        return Claim(self._delivery(response["Attributes"]), held=True)
+
+    def record(
+        self, delivery: Delivery, *, previous: DeliveryStatus, token: str | None, first: bool
+    ) -> bool:
+        put: dict[str, Any] = {"TableName": self._table, "Item": self._delivery_item(delivery)}
+        if token is not None:
+            put["ConditionExpression"] = "lease_token = :token"
+            put["ExpressionAttributeValues"] = {":token": _s(token)}
+        else:
+            put["ConditionExpression"] = "st IN (:pending, :retrying, :scheduled)"
+            put["ExpressionAttributeValues"] = {
+                ":pending": _s(DeliveryStatus.PENDING.value),
+                ":retrying": _s(DeliveryStatus.RETRYING.value),
+                ":scheduled": _s(DeliveryStatus.SCHEDULED.value),
+            }
+        update = self._count_update(
+            delivery.tenant_id,
+            delivery.notification_id,
+            moves={previous: -1, delivery.status: 1} if previous is not delivery.status else {},
+            attempted=1 if first else 0,
+            inline=[delivery] if delivery.inline else [],
+        )
+        try:
+            if update is None:
+                self._db.put_item(**put)
+            else:
+                self._transact(
+                    cast("list[TransactWriteItemTypeDef]", [{"Put": put}, {"Update": update}])
+                )
+        except ClientError as error:
+            if _failed_condition(error) or _cancel_reasons(error)[:1] == ["ConditionalCheckFailed"]:
+                return False
+            raise
+        return True
+
+    def reopen(
+        self, deliveries: Sequence[Delivery], *, now: datetime, sweep_at: datetime
+    ) -> list[Delivery]:
+        candidates = [d for d in deliveries if d.status is DeliveryStatus.FAILED]
+        while candidates:
+            reopened = []
+            for delivery in candidates:
+                fresh = delivery.model_copy()
+                fresh.status = DeliveryStatus.PENDING
+                fresh.budget_attempts = 0
+                fresh.failed_at = None
+                fresh.next_attempt_at = None
+                fresh.lease_token = None
+                fresh.lease_until = None
+                fresh.sweep_at = sweep_at
+                fresh.sweeps = 0
+                reopened.append(fresh)
+            items: list[TransactWriteItemTypeDef] = [
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": self._delivery_item(delivery),
+                        "ConditionExpression": "st = :failed",
+                        "ExpressionAttributeValues": {":failed": _s(DeliveryStatus.FAILED.value)},
+                    }
+                }
+                for delivery in reopened
+            ]
+            first = reopened[0]
+            update = self._count_update(
+                first.tenant_id,
+                first.notification_id,
+                moves={
+                    DeliveryStatus.FAILED: -len(reopened),
+                    DeliveryStatus.PENDING: len(reopened),
+                },
+                attempted=0,
+                inline=[delivery for delivery in reopened if delivery.inline],
+            )
+            assert update is not None
+            items.append({"Update": update})  # type: ignore[typeddict-item]
+            try:
+                self._transact(items)
+            except ClientError as error:
+                reasons = _cancel_reasons(error)
+                if "ConditionalCheckFailed" not in reasons:
+                    raise
+                # Leave out those no longer failed, and try the rest again.
+                candidates = [
+                    delivery
+                    for delivery, reason in zip(candidates, reasons, strict=False)
+                    if reason != "ConditionalCheckFailed"
+                ]
+                continue
+            return reopened
+        return []
+
+    def bump_sweep(self, delivery: Delivery, *, sweep_at: datetime) -> bool:
+        values: Item = {":new": _ms(sweep_at), ":one": _n(1), ":st": _s(delivery.status.value)}
+        condition = "st = :st AND "
+        if delivery.sweep_at is None:
+            condition += "attribute_not_exists(sweep_at)"
+        else:
+            condition += "sweep_at = :old"
+            values[":old"] = _ms(delivery.sweep_at)
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=delivery_item_key(delivery.key),
+                UpdateExpression="SET sweep_at = :new ADD sweeps :one",
+                ConditionExpression=condition,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as error:
+            if _failed_condition(error):
+                return False
+            raise
+        return True
+
+    # --- fan-out ------------------------------------------------------------------------------
+    def begin_page(self, notification: Notification) -> bool:
+        fanout = notification.fanout or Fanout()
+        return self._update_fanout(
+            notification,
+            "SET fo_writing = :start",
+            {":start": _s(fanout.cursor or "")},
+        )
+
+    def existing_deliveries(self, keys: Sequence[DeliveryKey]) -> dict[DeliveryKey, Delivery]:
+        found = [
+            self._delivery(item)
+            for item in self._batch_get([delivery_item_key(key) for key in keys])
+        ]
+        return {delivery.key: delivery for delivery in found}
+
+    def put_deliveries(self, deliveries: Sequence[Delivery]) -> None:
+        requests = [
+            {"PutRequest": {"Item": self._delivery_item(delivery)}} for delivery in deliveries
+        ]
+        for start in range(0, len(requests), BATCH_WRITE):
+            self._batch_write(requests[start : start + BATCH_WRITE])
+
+    def checkpoint_page(
+        self,
+        notification: Notification,
+        *,
+        cursor: str | None,
+        counts: Counts,
+        recipients: int,
+        done: bool,
+        sweep_at: datetime | None,
+    ) -> bool:
+        sets = ["fo_done = :done"]
+        removes = ["fo_writing"]
+        values: Item = {":done": {"BOOL": done}, ":recipients": _n(recipients), ":one": _n(1)}
+        adds = ["n_recipients :recipients", "fo_pages :one"]
+        for status in _COUNTED:
+            if counts.of(status):
+                adds.append(f"n_{status.value} :{status.value}")
+                values[f":{status.value}"] = _n(counts.of(status))
+        if cursor is None:
+            removes.append("fo_cursor")
+        else:
+            sets.append("fo_cursor = :cursor")
+            values[":cursor"] = _s(cursor)
+        if sweep_at is None:
+            removes += ["sweep_pk", "sweep_at"]
+        else:
+            sets += ["sweep_at = :sweep", "sweeps = :zero"]
+            values[":sweep"] = _ms(sweep_at)
+            values[":zero"] = _n(0)
+        start = (notification.fanout or Fanout()).cursor or ""
+        values[":start"] = _s(start)
+        update = f"SET {', '.join(sets)} REMOVE {', '.join(removes)} ADD {', '.join(adds)}"
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=_key(f"T#{notification.tenant_id}#N#{notification.id}", "NOTIFICATION"),
+                UpdateExpression=update,
+                ConditionExpression="fo_writing = :start AND fo_done = :false",
+                ExpressionAttributeValues={**values, ":false": {"BOOL": False}},
+            )
+        except ClientError as error:
+            if _failed_condition(error):
+                return False
+            raise
+        return True
+
+    def fail_fanout(self, notification: Notification, error: str) -> None:
+        self._db.update_item(
+            TableName=self._table,
+            Key=_key(f"T#{notification.tenant_id}#N#{notification.id}", "NOTIFICATION"),
+            UpdateExpression="SET fo_error = :error REMOVE sweep_pk, sweep_at",
+            ExpressionAttributeValues={":error": _s(error)},
+        )
+
+    def bump_notification_sweep(self, notification: Notification, *, sweep_at: datetime) -> bool:
+        values: Item = {":new": _ms(sweep_at), ":one": _n(1)}
+        condition = "attribute_not_exists(sweep_at)"
+        if notification.sweep_at is not None:
+            condition = "sweep_at = :old"
+            values[":old"] = _ms(notification.sweep_at)
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=_key(f"T#{notification.tenant_id}#N#{notification.id}", "NOTIFICATION"),
+                UpdateExpression="SET sweep_at = :new ADD sweeps :one",
+                ConditionExpression=condition,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as error:
+            if _failed_condition(error):
+                return False
+            raise
+        return True
+
+    def _update_fanout(self, notification: Notification, update: str, values: Item) -> bool:
+        fanout = notification.fanout or Fanout()
+        condition = "fo_done = :false AND attribute_not_exists(fo_error) AND "
+        if fanout.cursor is None:
+            condition += "attribute_not_exists(fo_cursor)"
+        else:
+            condition += "fo_cursor = :cursor"
+            values = {**values, ":cursor": _s(fanout.cursor)}
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=_key(f"T#{notification.tenant_id}#N#{notification.id}", "NOTIFICATION"),
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeValues={**values, ":false": {"BOOL": False}},
+            )
+        except ClientError as error:
+            if _failed_condition(error):
+                return False
+            raise
+        return True
+
+    # --- sweep --------------------------------------------------------------------------------
+    def due_for_sweep(self, now: datetime, limit: int) -> list[Swept]:
+        due: list[Swept] = []
         for shard in range(SWEEP_SHARDS):
             response = self._db.query(
                 TableName=self._table,
                 IndexName=GSI_SWEEP,
                 KeyConditionExpression="sweep_pk = :shard AND sweep_at <= :now",
-                ExpressionAttributeValues={
-                    ":shard": _s(f"SWEEP#{shard}"),
-                    ":now": _n(epoch_ms(now)),
-                },
+                ExpressionAttributeValues={":shard": _s(f"SWEEP#{shard}"), ":now": _ms(now)},
                 Limit=limit,
             )
             for key in response.get("Items", []):
-                item = self._get(key["pk"]["S"], key["sk"]["S"])
-                if item is None or "sweep_at" not in item:
-                    continue
-                try:
-                    due.append(self._notification(item))
-                except ValidationError:
-                    # One unreadable item must not stop the sweep for every other one.
-                    log.exception("skipping unreadable notification %s", key["pk"]["S"])
+                swept = self._swept(key["pk"]["S"], key["sk"]["S"])
+                if swept is not None:
+                    due.append(swept)
             if len(due) >= limit:
                 break
         return due[:limit]
 
-    # --- inbox --------------------------------------------------------------------------------
-    def put_inbox_item(self, item: InboxItem) -> None:
-        doc = item.model_dump_json(exclude={"read_at"})
-        try:
-            self._db.put_item(
-                TableName=self._table,
-                Item={
-                    **_key(f"T#{item.tenant_id}#R#{item.recipient_id}#INBOX", item.notification_id),
-                    "doc": _s(doc),
-                    "gsi1pk": _s(f"T#{item.tenant_id}#R#{item.recipient_id}#UNREAD"),
-                    "gsi1sk": _s(item.notification_id),
-                },
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except ClientError as error:
-            if not _failed_condition(error):
-                raise
+    @staticmethod
+    def _swept(pk: str, sk: str) -> Swept | None:
+        parts = pk.split("#")
+        if len(parts) == 4 and parts[0] == "T" and parts[2] == "N" and sk == "NOTIFICATION":
+            return Swept(notification=(parts[1], parts[3]))
+        if len(parts) == 5 and parts[0] == "T" and parts[2] == "N" and parts[4] == "D":
+            recipient_id, _, channel = sk.rpartition("#")
+            try:
+                return Swept(
+                    delivery=DeliveryKey(parts[1], parts[3], recipient_id, Channel(channel))
+                )
+            except ValueError:
+                return None
+        return None
 
+    # --- inbox --------------------------------------------------------------------------------
     def list_inbox(
         self,
         tenant_id: str,
@@ -377,10 +928,36 @@ class DynamoStore:
         if unread_only:
             index, partition = GSI_BY_TENANT, f"T#{tenant_id}#R#{recipient_id}#UNREAD"
         else:
-            index, partition = None, f"T#{tenant_id}#R#{recipient_id}#INBOX"
-        return self._page(
-            index, partition, limit, cursor, self._inbox_item, newest_first=True, since=since_id
+            index, partition = GSI_BY_RECIPIENT, f"T#{tenant_id}#R#{recipient_id}#INBOX"
+        page = self._page(
+            index, partition, limit, cursor, self._delivery, newest_first=True, since=since_id
         )
+        notifications = {
+            notification.id: notification
+            for notification in (
+                self._notification(item)
+                for item in self._batch_get(
+                    [
+                        _key(f"T#{tenant_id}#N#{nid}", "NOTIFICATION")
+                        for nid in dict.fromkeys(d.notification_id for d in page.items)
+                    ]
+                )
+            )
+        }
+        items = [
+            InboxItem(
+                tenant_id=tenant_id,
+                recipient_id=recipient_id,
+                notification_id=delivery.notification_id,
+                content=notifications[delivery.notification_id].content,
+                created_at=delivery.created_at
+                or notifications[delivery.notification_id].created_at,
+                read_at=delivery.read_at,
+            )
+            for delivery in page.items
+            if delivery.notification_id in notifications
+        ]
+        return Page(items, page.next_cursor)
 
     def mark_read(
         self, tenant_id: str, recipient_id: str, notification_id: str, at: datetime
@@ -388,10 +965,12 @@ class DynamoStore:
         try:
             self._db.update_item(
                 TableName=self._table,
-                Key=_key(f"T#{tenant_id}#R#{recipient_id}#INBOX", notification_id),
+                Key=delivery_item_key(
+                    DeliveryKey(tenant_id, notification_id, recipient_id, Channel.INBOX)
+                ),
                 UpdateExpression="SET read_at = if_not_exists(read_at, :at) REMOVE gsi1pk, gsi1sk",
                 ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeValues={":at": _s(at.isoformat())},
+                ExpressionAttributeValues={":at": _ms(at)},
             )
         except ClientError as error:
             if _failed_condition(error):
@@ -404,12 +983,25 @@ class DynamoStore:
         self, tenant_id: str, *, limit: int, cursor: str | None
     ) -> Page[DeadLetter]:
         return self._page(
-            None,
+            GSI_BY_TENANT,
             f"T#{tenant_id}#DL",
             limit,
             cursor,
-            lambda item: DeadLetter.model_validate_json(_doc(item)),
+            self._dead_letter,
             newest_first=True,
+        )
+
+    def _dead_letter(self, item: Mapping[str, Any]) -> DeadLetter:
+        delivery = self._delivery(item)
+        assert delivery.failed_at is not None
+        return DeadLetter(
+            tenant_id=delivery.tenant_id,
+            notification_id=delivery.notification_id,
+            channel=delivery.channel,
+            recipient_id=delivery.recipient_id,
+            attempts=delivery.attempts,
+            last_error=delivery.last_error,
+            failed_at=delivery.failed_at,
         )
 
     # --- item shapes --------------------------------------------------------------------------
@@ -421,45 +1013,218 @@ class DynamoStore:
     @staticmethod
     def _notification_item(notification: Notification) -> Item:
         tenant, nid = notification.tenant_id, notification.id
+        pk = f"T#{tenant}#N#{nid}"
         item: Item = {
-            **_key(f"T#{tenant}#N#{nid}", "NOTIFICATION"),
-            "doc": _s(notification.model_dump_json()),
-            "version": _n(notification.version),
-            "status": _s(notification.status.value),
+            **_key(pk, "NOTIFICATION"),
+            "doc": _s(
+                notification.model_dump_json(
+                    include={
+                        "tenant_id",
+                        "id",
+                        "created_at",
+                        "recipient_id",
+                        "topic",
+                        "channels",
+                        "content",
+                        "idempotency_key",
+                    }
+                )
+            ),
+            "n_recipients": _n(notification.recipients),
+            "n_attempted": _n(notification.attempted),
             "gsi1pk": _s(f"T#{tenant}#N"),
             "gsi1sk": _s(nid),
         }
+        for status in _COUNTED:
+            item[f"n_{status.value}"] = _n(notification.counts.of(status))
         if notification.recipient_id is not None:
             item["gsi2pk"] = _s(f"T#{tenant}#R#{notification.recipient_id}#N")
             item["gsi2sk"] = _s(nid)
+        if notification.deliveries is not None:
+            item["dlv"] = {
+                "M": {d.channel.value: _s(_public_delivery(d)) for d in notification.deliveries}
+            }
+        if notification.fanout is not None:
+            item["fo_done"] = {"BOOL": notification.fanout.done}
         if notification.sweep_at is not None:
-            item["sweep_pk"] = _s(f"SWEEP#{zlib.crc32(nid.encode()) % SWEEP_SHARDS}")
-            item["sweep_at"] = _n(epoch_ms(notification.sweep_at))
+            item["sweep_pk"] = _s(_sweep_shard(pk, "NOTIFICATION"))
+            item["sweep_at"] = _ms(notification.sweep_at)
         return item
 
     @staticmethod
     def _notification(item: Mapping[str, Any]) -> Notification:
         notification = Notification.model_validate_json(_doc(item))
-        notification.version = int(item["version"]["N"])
+        counts = {
+            status.value: int(item[f"n_{status.value}"]["N"])
+            for status in _COUNTED
+            if f"n_{status.value}" in item
+        }
+        notification.counts = Counts(**counts)
+        notification.recipients = int(item.get("n_recipients", {"N": "0"})["N"])
+        notification.attempted = int(item.get("n_attempted", {"N": "0"})["N"])
+        if "dlv" in item:
+            notification.deliveries = sorted(
+                (
+                    Delivery.model_validate_json(value["S"])
+                    for value in item["dlv"]["M"].values()
+                ),
+                key=lambda d: list(Channel).index(d.channel),
+            )
+        if "fo_done" in item:
+            notification.fanout = Fanout(
+                cursor=item["fo_cursor"]["S"] if "fo_cursor" in item else None,
+                writing=item["fo_writing"]["S"] if "fo_writing" in item else None,
+                done=bool(item["fo_done"]["BOOL"]),
+                pages=int(item.get("fo_pages", {"N": "0"})["N"]),
+                error=item["fo_error"]["S"] if "fo_error" in item else None,
+            )
+        if "cancelled_at" in item:
+            notification.cancelled_at = from_ms(item["cancelled_at"]["N"])
+        if "sweep_at" in item:
+            notification.sweep_at = from_ms(item["sweep_at"]["N"])
+        notification.sweeps = int(item.get("sweeps", {"N": "0"})["N"])
         return notification
 
     @staticmethod
-    def _inbox_item(item: Mapping[str, Any]) -> InboxItem:
-        inbox_item = InboxItem.model_validate_json(_doc(item))
-        if "read_at" in item:
-            inbox_item.read_at = datetime.fromisoformat(item["read_at"]["S"])
-        return inbox_item
+    def _delivery_item(delivery: Delivery) -> Item:
+        key = delivery.key
+        item_key = delivery_item_key(key)
+        tenant, rid = delivery.tenant_id, delivery.recipient_id
+        item: Item = {
+            **item_key,
+            "tid": _s(tenant),
+            "nid": _s(delivery.notification_id),
+            "rid": _s(rid),
+            "ch": _s(delivery.channel.value),
+            "st": _s(delivery.status.value),
+            "att": _n(delivery.attempts),
+            "batt": _n(delivery.budget_attempts),
+            "sweeps": _n(delivery.sweeps),
+        }
+        texts = {
+            "reason": delivery.reason.value if delivery.reason else None,
+            "err": delivery.last_error,
+            "addr": delivery.address,
+            "whid": delivery.webhook_id,
+            "lease_token": delivery.lease_token,
+        }
+        times = {
+            "delivered_at": delivery.delivered_at,
+            "failed_at": delivery.failed_at,
+            "next_at": delivery.next_attempt_at,
+            "lease_until": delivery.lease_until,
+            "created_at": delivery.created_at,
+            "read_at": delivery.read_at,
+            "sweep_at": delivery.sweep_at,
+        }
+        item.update({name: _s(value) for name, value in texts.items() if value is not None})
+        item.update({name: _ms(value) for name, value in times.items() if value is not None})
+        if delivery.endpoint_failing:
+            item["efail"] = {"BOOL": True}
+        if delivery.inline:
+            item["inl"] = {"BOOL": True}
+        if delivery.sweep_at is not None:
+            item["sweep_pk"] = _s(_sweep_shard(item_key["pk"]["S"], item_key["sk"]["S"]))
+        nid = delivery.notification_id
+        if delivery.channel is Channel.INBOX and delivery.status is DeliveryStatus.DELIVERED:
+            item["gsi2pk"] = _s(f"T#{tenant}#R#{rid}#INBOX")
+            item["gsi2sk"] = _s(nid)
+            if delivery.read_at is None:
+                item["gsi1pk"] = _s(f"T#{tenant}#R#{rid}#UNREAD")
+                item["gsi1sk"] = _s(nid)
+        elif delivery.status is DeliveryStatus.FAILED and delivery.failed_at is not None:
+            item["gsi1pk"] = _s(f"T#{tenant}#DL")
+            item["gsi1sk"] = _s(
+                f"{epoch_ms(delivery.failed_at):013d}#{nid}#{delivery.channel.value}#{rid}"
+            )
+        elif (
+            delivery.channel is Channel.WEBHOOK
+            and delivery.status is DeliveryStatus.DELIVERED
+            and delivery.delivered_at is not None
+        ):
+            item["gsi2pk"] = _s(f"T#{tenant}#R#{rid}#WHOK")
+            item["gsi2sk"] = _s(f"{epoch_ms(delivery.delivered_at):013d}#{nid}")
+        return item
 
     @staticmethod
-    def _dead_letter_key(letter: DeadLetter) -> Item:
-        sort = (
-            f"{epoch_ms(letter.failed_at):013d}#{letter.notification_id}"
-            f"#{letter.channel.value}#{letter.recipient_id}"
-        )
-        return _key(f"T#{letter.tenant_id}#DL", sort)
+    def _delivery(item: Mapping[str, Any]) -> Delivery:
+        def text(name: str) -> str | None:
+            return item[name]["S"] if name in item else None
 
-    def _dead_letter_item(self, letter: DeadLetter) -> Item:
-        return {**self._dead_letter_key(letter), "doc": _s(letter.model_dump_json())}
+        def moment(name: str) -> datetime | None:
+            return from_ms(item[name]["N"]) if name in item else None
+
+        reason = text("reason")
+        return Delivery(
+            tenant_id=item["tid"]["S"],
+            notification_id=item["nid"]["S"],
+            recipient_id=item["rid"]["S"],
+            channel=Channel(item["ch"]["S"]),
+            status=DeliveryStatus(item["st"]["S"]),
+            reason=Reason(reason) if reason else None,
+            attempts=int(item["att"]["N"]),
+            budget_attempts=int(item["batt"]["N"]),
+            last_error=text("err"),
+            address=text("addr"),
+            webhook_id=text("whid"),
+            lease_token=text("lease_token"),
+            delivered_at=moment("delivered_at"),
+            failed_at=moment("failed_at"),
+            next_attempt_at=moment("next_at"),
+            lease_until=moment("lease_until"),
+            created_at=moment("created_at"),
+            read_at=moment("read_at"),
+            sweep_at=moment("sweep_at"),
+            sweeps=int(item.get("sweeps", {"N": "0"})["N"]),
+            endpoint_failing="efail" in item,
+            inline="inl" in item,
+        )
+
+    def _count_update(
+        self,
+        tenant_id: str,
+        notification_id: str,
+        *,
+        moves: Mapping[DeliveryStatus, int],
+        attempted: int,
+        inline: Sequence[Delivery],
+    ) -> dict[str, Any] | None:
+        """The notification's side of a delivery write: its counts moved, and the copies of
+        its one recipient's deliveries; None when nothing changes."""
+        adds = []
+        sets = []
+        values: dict[str, Any] = {}
+        names: dict[str, str] = {}
+        for status, change in moves.items():
+            if change:
+                adds.append(f"n_{status.value} :{status.value}")
+                values[f":{status.value}"] = _n(change)
+        if attempted:
+            adds.append("n_attempted :attempted")
+            values[":attempted"] = _n(attempted)
+        for index, delivery in enumerate(inline):
+            names[f"#ch{index}"] = delivery.channel.value
+            sets.append(f"dlv.#ch{index} = :inline{index}")
+            values[f":inline{index}"] = _s(_public_delivery(delivery))
+        if not adds and not sets:
+            return None
+        expression = " ".join(
+            part
+            for part in (
+                f"SET {', '.join(sets)}" if sets else "",
+                f"ADD {', '.join(adds)}" if adds else "",
+            )
+            if part
+        )
+        update: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": _key(f"T#{tenant_id}#N#{notification_id}", "NOTIFICATION"),
+            "UpdateExpression": expression,
+            "ExpressionAttributeValues": values,
+        }
+        if names:
+            update["ExpressionAttributeNames"] = names
+        return update
 
     # --- plumbing -----------------------------------------------------------------------------
     def _get(self, pk: str, sk: str) -> Item | None:
@@ -472,6 +1237,52 @@ class DynamoStore:
         )
         return "Attributes" in response
 
+    def _transact(self, items: Sequence[TransactWriteItemTypeDef]) -> None:
+        """A transaction, tried again when it collided with another one on the same items
+        (DynamoDB cancels both sides of such a conflict)."""
+        for attempt in range(MAX_TRANSACTION_TRIES):
+            try:
+                self._db.transact_write_items(TransactItems=list(items))
+                return
+            except ClientError as error:
+                reasons = _cancel_reasons(error)
+                conflict = _error_code(error) == "TransactionConflictException" or (
+                    "TransactionConflict" in reasons and "ConditionalCheckFailed" not in reasons
+                )
+                if not conflict or attempt == MAX_TRANSACTION_TRIES - 1:
+                    raise
+                time.sleep(random.uniform(0, 0.01 * 2**attempt))
+
+    def _batch_get(self, keys: Sequence[Item]) -> list[Mapping[str, Any]]:
+        found: list[Mapping[str, Any]] = []
+        for start in range(0, len(keys), BATCH_GET):
+            pending: list[Item] = list(keys[start : start + BATCH_GET])
+            for attempt in range(MAX_TRANSACTION_TRIES):
+                if not pending:
+                    break
+                response: Any = self._db.batch_get_item(
+                    RequestItems={self._table: {"Keys": pending, "ConsistentRead": True}}
+                )
+                found += response.get("Responses", {}).get(self._table, [])
+                pending = response.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
+                if pending:
+                    time.sleep(random.uniform(0, 0.02 * 2**attempt))
+            if pending:
+                raise RuntimeError(f"{len(pending)} keys left unread after retries")
+        return found
+
+    def _batch_write(self, requests: list[dict[str, Any]]) -> None:
+        """One BatchWriteItem, with what DynamoDB leaves unprocessed (throttling) written again
+        after a growing, jittered pause."""
+        pending = requests
+        for attempt in range(MAX_TRANSACTION_TRIES):
+            response = self._db.batch_write_item(RequestItems={self._table: pending})  # type: ignore[dict-item]
+            pending = response.get("UnprocessedItems", {}).get(self._table, [])  # type: ignore[assignment]
+            if not pending:
+                return
+            time.sleep(random.uniform(0, 0.02 * 2**attempt))
+        raise RuntimeError(f"{len(pending)} items left unwritten after retries")
+
     def _page[T](
         self,
         index: str | None,
@@ -482,10 +1293,10 @@ class DynamoStore:
         *,
         newest_first: bool,
         since: str | None = None,
-        **filters: Any,
+        keep: Callable[[T], bool] | None = None,
     ) -> Page[T]:
-        """One page of ``limit`` items and a cursor when more exist; ``since`` bounds the sort
-        key from below. With a filter, DynamoDB may return short pages: this reads on until the
+        """One page of ``limit`` items and a cursor when more may exist; ``since`` bounds the
+        sort key from below. With ``keep``, pages may come back short: this reads on until the
         page is full, but at most MAX_READS_PER_PAGE reads, then answers with what it found and
         a cursor to go on from (a rare status must not make one request read a whole tenant)."""
         pk_name, sk_name = _INDEX_KEYS[index]
@@ -494,42 +1305,53 @@ class DynamoStore:
             None if cursor is None else _Cursor.decode(cursor, sorted(names), (pk_name, partition))
         )
         condition = f"{pk_name} = :partition"
-        values = {":partition": _s(partition), **filters.pop("ExpressionAttributeValues", {})}
+        values: Item = {":partition": _s(partition)}
         if since is not None:
             condition += f" AND {sk_name} >= :since"
             values[":since"] = _s(since)
         query: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": values,
             "ScanIndexForward": not newest_first,
         }
         if index is not None:
             query["IndexName"] = index
         else:
             query["ConsistentRead"] = True
-        query.update(filters)
-        query["ExpressionAttributeValues"] = values
-        filtered = "FilterExpression" in query
-        rows: list[Mapping[str, Any]] = []
+        kept: list[tuple[Mapping[str, Any], T]] = []
         for _ in range(MAX_READS_PER_PAGE):
-            page_query = {**query, "Limit": 100 if filtered else limit + 1}
+            page_query = {**query, "Limit": 100 if keep else limit + 1}
             if start is not None:
                 page_query["ExclusiveStartKey"] = start
             try:
                 response = self._db.query(**page_query)
             except ClientError as error:
-                if error.response.get("Error", {}).get("Code") == "ValidationException" and cursor:
+                if _error_code(error) == "ValidationException" and cursor:
                     raise InvalidCursor("cursor does not fit this list") from None
                 raise
-            rows.extend(response.get("Items", []))
+            for row in response.get("Items", []):
+                parsed = self._parsed(parse, row)
+                if parsed is not None and (keep is None or keep(parsed)):
+                    kept.append((row, parsed))
             start = response.get("LastEvaluatedKey")
-            if start is None or len(rows) > limit:
+            if start is None or len(kept) > limit:
                 break
-        if len(rows) > limit:
-            rows = rows[:limit]
-            last = rows[-1]
+        if len(kept) > limit:
+            kept = kept[:limit]
+            last = kept[-1][0]
             return Page(
-                [parse(row) for row in rows], _Cursor.encode({name: last[name] for name in names})
+                [parsed for _, parsed in kept],
+                _Cursor.encode({name: last[name] for name in names}),
             )
         next_cursor = None if start is None else _Cursor.encode(start)
-        return Page([parse(row) for row in rows], next_cursor)
+        return Page([parsed for _, parsed in kept], next_cursor)
+
+    @staticmethod
+    def _parsed[T](parse: Callable[[Mapping[str, Any]], T], row: Mapping[str, Any]) -> T | None:
+        try:
+            return parse(row)
+        except (ValidationError, KeyError, ValueError):
+            # One unreadable item must not stop a list for every other one.
+            log.exception("skipping unreadable item %s", row.get("pk", {}).get("S"))
+            return None

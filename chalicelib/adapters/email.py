@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.models.common import Channel
-from chalicelib.models.stored import Delivery, Notification, Tenant
-from chalicelib.ports import SendOutcome
+from chalicelib.models.stored import Content, Delivery, Tenant
+from chalicelib.ports import Outgoing, SendOutcome
 
 if TYPE_CHECKING:
     from mypy_boto3_ses import SESClient
@@ -25,19 +25,19 @@ PERMANENT_SES_ERRORS = frozenset(
 )
 
 
-def render_text(notification: Notification) -> str:
-    lines = [notification.title]
-    if notification.body:
-        lines += ["", notification.body]
-    lines += ["", f"Severity: {notification.severity.value}"]
+def render_text(content: Content) -> str:
+    lines = [content.title]
+    if content.body:
+        lines += ["", content.body]
+    lines += ["", f"Severity: {content.severity.value}"]
     return "\n".join(lines) + "\n"
 
 
-def render_html(notification: Notification) -> str:
-    body = f"<p>{html.escape(notification.body)}</p>" if notification.body else ""
+def render_html(content: Content) -> str:
+    body = f"<p>{html.escape(content.body)}</p>" if content.body else ""
     return (
-        f"<html><body><h1>{html.escape(notification.title)}</h1>{body}"
-        f"<p><small>Severity: {notification.severity.value}</small></p></body></html>"
+        f"<html><body><h1>{html.escape(content.title)}</h1>{body}"
+        f"<p><small>Severity: {content.severity.value}</small></p></body></html>"
     )
 
 
@@ -48,10 +48,11 @@ class SesEmailSender:
         self._ses = ses
         self._sender = sender
 
-    def send(self, notification: Notification, delivery: Delivery, tenant: Tenant) -> SendOutcome:
+    def send(self, outgoing: Outgoing, delivery: Delivery, tenant: Tenant) -> SendOutcome:
         assert delivery.address is not None
-        subject = notification.title
-        if notification.severity.value == "critical":
+        content = outgoing.content
+        subject = content.title
+        if content.severity.value == "critical":
             subject = f"[CRITICAL] {subject}"
         try:
             self._ses.send_email(
@@ -60,8 +61,8 @@ class SesEmailSender:
                 Message={
                     "Subject": {"Data": subject, "Charset": "UTF-8"},
                     "Body": {
-                        "Text": {"Data": render_text(notification), "Charset": "UTF-8"},
-                        "Html": {"Data": render_html(notification), "Charset": "UTF-8"},
+                        "Text": {"Data": render_text(content), "Charset": "UTF-8"},
+                        "Html": {"Data": render_html(content), "Charset": "UTF-8"},
                     },
                 },
             )

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.models.common import Channel, Severity
-from chalicelib.models.stored import Delivery, Notification, Tenant
-from chalicelib.ports import SendOutcome
+from chalicelib.models.stored import Content, Delivery, Tenant
+from chalicelib.ports import Outgoing, SendOutcome
 
 if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
@@ -17,12 +17,8 @@ SMS_MAX_CHARS = 1600
 PERMANENT_SNS_ERRORS = frozenset({"InvalidParameter", "InvalidParameterValue", "OptedOut"})
 
 
-def render_sms(notification: Notification) -> str:
-    text = (
-        notification.title
-        if not notification.body
-        else f"{notification.title}: {notification.body}"
-    )
+def render_sms(content: Content) -> str:
+    text = content.title if not content.body else f"{content.title}: {content.body}"
     return text[:SMS_MAX_CHARS]
 
 
@@ -32,13 +28,14 @@ class SnsSmsSender:
     def __init__(self, *, sns: SNSClient) -> None:
         self._sns = sns
 
-    def send(self, notification: Notification, delivery: Delivery, tenant: Tenant) -> SendOutcome:
+    def send(self, outgoing: Outgoing, delivery: Delivery, tenant: Tenant) -> SendOutcome:
         assert delivery.address is not None
-        sms_type = "Transactional" if notification.severity is Severity.CRITICAL else "Promotional"
+        content = outgoing.content
+        sms_type = "Transactional" if content.severity is Severity.CRITICAL else "Promotional"
         try:
             self._sns.publish(
                 PhoneNumber=delivery.address,
-                Message=render_sms(notification),
+                Message=render_sms(content),
                 MessageAttributes={
                     "AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": sms_type}
                 },

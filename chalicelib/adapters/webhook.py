@@ -37,8 +37,8 @@ from chalicelib.domain.webhook_targets import (
     resolve_addresses,
 )
 from chalicelib.models.common import Channel, format_timestamp
-from chalicelib.models.stored import Delivery, Notification, Tenant
-from chalicelib.ports import Clock, SendOutcome
+from chalicelib.models.stored import Delivery, Tenant
+from chalicelib.ports import Clock, Outgoing, SendOutcome
 
 USER_AGENT = "Tocsin-Webhooks/0.1"
 
@@ -124,19 +124,23 @@ class _Watchdog:
 _resolvers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="webhook-resolve")
 
 
-def webhook_payload(notification: Notification) -> str:
+def webhook_payload(outgoing: Outgoing) -> str:
     """The exact text that is signed and sent."""
+    content = outgoing.content
+    payload = {
+        "type": "notification",
+        "id": outgoing.notification_id,
+        "title": content.title,
+        "body": content.body,
+        "severity": content.severity.value,
+        "category": content.category,
+        "data": content.data,
+        "created_at": format_timestamp(outgoing.created_at),
+    }
+    if outgoing.topic is not None:
+        payload["topic"] = outgoing.topic
     return json.dumps(
-        {
-            "type": "notification",
-            "id": notification.id,
-            "title": notification.title,
-            "body": notification.body,
-            "severity": notification.severity.value,
-            "category": notification.category,
-            "data": notification.data,
-            "created_at": format_timestamp(notification.created_at),
-        },
+        payload,
         separators=(",", ":"),
         ensure_ascii=False,
     )
@@ -162,7 +166,7 @@ class WebhookSender:
         self._ipv6_egress = ipv6_egress
         self._resolve = resolve
 
-    def send(self, notification: Notification, delivery: Delivery, tenant: Tenant) -> SendOutcome:
+    def send(self, outgoing: Outgoing, delivery: Delivery, tenant: Tenant) -> SendOutcome:
         assert delivery.address is not None
         assert delivery.webhook_id is not None
         deadline = _Deadline(self._timeout)
@@ -174,7 +178,7 @@ class WebhookSender:
             return SendOutcome.permanent_failure(f"webhook URL refused: {refused}")
         except DeadlinePassed:
             return SendOutcome.transient(f"timed out after {self._timeout:g} s (resolving)")
-        payload = webhook_payload(notification)
+        payload = webhook_payload(outgoing)
         sent_at = self._clock.now()
         headers = {
             "content-type": "application/json",

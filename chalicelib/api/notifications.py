@@ -5,11 +5,13 @@ from __future__ import annotations
 from chalice.app import Blueprint, Response
 
 from chalicelib.api.operations import Call, operation, reply
-from chalicelib.api.queries import NotificationListQuery, PageQuery
-from chalicelib.api.representations import dead_letter_out, notification_out
-from chalicelib.domain.notifications import request_fingerprint
+from chalicelib.api.problems import single_error
+from chalicelib.api.queries import DeliveryListQuery, NotificationListQuery, PageQuery
+from chalicelib.api.representations import dead_letter_out, delivery_out, notification_out
+from chalicelib.domain.notifications import SendNotification, request_fingerprint
 from chalicelib.models.api import (
     DeadLetterPage,
+    DeliveryPage,
     NotificationIn,
     NotificationOut,
     NotificationPage,
@@ -17,7 +19,8 @@ from chalicelib.models.api import (
     RedriveOut,
     RetryOut,
 )
-from chalicelib.models.common import RecipientId
+from chalicelib.models.common import NotificationStatus, RecipientId, Severity
+from chalicelib.models.stored import Content
 from chalicelib.wiring import services
 
 notifications = Blueprint(__name__)
@@ -39,18 +42,45 @@ LOCATION = {"Location": "/v1/notifications/{id}"}
     response_headers=LOCATION,
 )
 def create_notification(call: Call) -> Response:
-    accepted = services().notifications.accept(
-        call.tenant,
-        call.body,
+    request: NotificationIn = call.body
+    command = SendNotification(
+        content=Content(
+            title=request.title,
+            body=request.body,
+            severity=request.severity or Severity.INFO,
+            category=request.category,
+            data=request.data,
+        ),
+        recipient_id=request.recipient_id,
+        topic=request.topic,
+        channels=request.channels,
+        idempotency_key=idempotency_key(request, call.headers.get("idempotency-key")),
         fingerprint=request_fingerprint(call.raw_body),
-        header_key=call.headers.get("idempotency-key"),
     )
+    accepted = services().notifications.accept(call.tenant, command)
     notification = accepted.notification
     return reply(
         202 if accepted.created else 200,
-        notification_out(notification),
+        # A notification just accepted is shown as such, whatever of it is already done.
+        notification_out(
+            notification, status=NotificationStatus.ACCEPTED if accepted.created else None
+        ),
         {"Location": f"/v1/notifications/{notification.id}"},
     )
+
+
+def idempotency_key(request: NotificationIn, header_key: str | None) -> str | None:
+    """The header and the body field are one key space: either, or both equal."""
+    if header_key is None:
+        return request.idempotency_key
+    if not 1 <= len(header_key) <= 128:
+        raise single_error(["header", "Idempotency-Key"], "must be 1 to 128 characters")
+    if request.idempotency_key is not None and request.idempotency_key != header_key:
+        raise single_error(
+            ["header", "Idempotency-Key"],
+            "differs from the body's idempotency_key; give one, or both equal",
+        )
+    return header_key
 
 
 @operation(
@@ -90,6 +120,33 @@ def list_notifications(call: Call) -> Response:
 )
 def get_notification(call: Call, notification_id: str) -> Response:
     return reply(200, notification_out(services().notifications.get(call.tenant, notification_id)))
+
+
+@operation(
+    notifications,
+    "/v1/notifications/{notification_id}/deliveries",
+    "GET",
+    summary="List a notification's deliveries (by recipient, then channel)",
+    tag="notifications",
+    success={200: DeliveryPage},
+    path_params=BY_ID,
+    query=DeliveryListQuery,
+)
+def list_deliveries(call: Call, notification_id: str) -> Response:
+    query: DeliveryListQuery = call.query
+    page = services().notifications.deliveries(
+        call.tenant,
+        notification_id,
+        status=query.status,
+        channel=query.channel,
+        recipient_id=query.recipient_id,
+        limit=query.limit,
+        cursor=query.cursor,
+    )
+    return reply(
+        200,
+        DeliveryPage(items=[delivery_out(item) for item in page.items], next=page.next_cursor),
+    )
 
 
 @operation(

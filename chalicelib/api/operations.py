@@ -167,7 +167,8 @@ def map_domain_error(error: Exception) -> ProblemException | None:
         case ProblemException():
             return error
         case Invalid():
-            return single_error(error.loc, error.msg)
+            # The domain names the field of its command; here that is the request body's.
+            return single_error(["body", *error.loc], error.msg)
         case NotFound():
             return ProblemException(404, str(error))
         case Conflict():

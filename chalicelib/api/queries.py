@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from chalicelib.models.common import NotificationStatus, RecipientId
+from chalicelib.models.common import (
+    Channel,
+    DeliveryStatus,
+    NotificationStatus,
+    RecipientId,
+    TopicPattern,
+)
 
 
 class PageQuery(BaseModel):
@@ -23,3 +29,14 @@ class NotificationListQuery(PageQuery):
 
 class InboxQuery(PageQuery):
     unread: bool = Field(default=False, description="true: only unread items")
+
+
+class SubscriptionListQuery(PageQuery):
+    recipient_id: RecipientId | None = None
+    pattern: TopicPattern | None = None
+
+
+class DeliveryListQuery(PageQuery):
+    status: DeliveryStatus | None = None
+    channel: Channel | None = None
+    recipient_id: RecipientId | None = None

@@ -6,7 +6,7 @@ from chalice.app import Blueprint, Response
 
 from chalicelib.api.operations import Call, operation, reply
 from chalicelib.api.queries import InboxQuery
-from chalicelib.api.representations import inbox_item_out, recipient_out
+from chalicelib.api.representations import inbox_item_out, recipient_details, recipient_out
 from chalicelib.models.api import InboxPage, RecipientIn, RecipientOut
 from chalicelib.models.common import RecipientId
 from chalicelib.wiring import services
@@ -28,7 +28,7 @@ BY_RECIPIENT = {"recipient_id": RecipientId}
     path_params=BY_RECIPIENT,
 )
 def put_recipient(call: Call, recipient_id: str) -> Response:
-    recipient = services().recipients.put(call.tenant, recipient_id, call.body)
+    recipient = services().recipients.put(call.tenant, recipient_id, recipient_details(call.body))
     return reply(200, recipient_out(recipient))
 
 
@@ -90,4 +90,18 @@ def list_inbox(call: Call, recipient_id: str) -> Response:
 )
 def mark_inbox_item_read(call: Call, recipient_id: str, notification_id: str) -> Response:
     services().inbox.mark_read(call.tenant, recipient_id, notification_id)
+    return reply(204)
+
+
+@operation(
+    recipients,
+    RECIPIENT + "/webhook/enable",
+    "POST",
+    summary="Enable a webhook disabled after failing (a PUT with a new webhook_url does too)",
+    tag="recipients",
+    success={204: None},
+    path_params=BY_RECIPIENT,
+)
+def enable_webhook(call: Call, recipient_id: str) -> Response:
+    services().recipients.enable_webhook(call.tenant, recipient_id)
     return reply(204)

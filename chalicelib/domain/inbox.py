@@ -1,35 +1,15 @@
-"""The in-app inbox: a channel whose delivery is an item stored for the recipient."""
+"""The in-app inbox: a recipient's inbox deliveries, newest first.
+
+An inbox delivery is complete when it is written (with its notification, or by a fan-out
+page): its record is the inbox entry, so there is no sender for this channel.
+"""
 
 from __future__ import annotations
 
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.notifications import first_id_at
-from chalicelib.models.common import Channel
-from chalicelib.models.stored import Delivery, InboxItem, Notification, Recipient, Tenant
-from chalicelib.ports import Clock, InboxStore, Page, RecipientStore, SendOutcome
-
-
-class InboxSender:
-    channel = Channel.INBOX
-
-    def __init__(self, inbox: InboxStore) -> None:
-        self._inbox = inbox
-
-    def send(self, notification: Notification, delivery: Delivery, tenant: Tenant) -> SendOutcome:
-        self._inbox.put_inbox_item(
-            InboxItem(
-                tenant_id=notification.tenant_id,
-                recipient_id=delivery.recipient_id,
-                notification_id=notification.id,
-                title=notification.title,
-                body=notification.body,
-                severity=notification.severity,
-                category=notification.category,
-                data=notification.data,
-                created_at=notification.created_at,
-            )
-        )
-        return SendOutcome.ok()
+from chalicelib.models.stored import InboxItem, Recipient
+from chalicelib.ports import Clock, InboxStore, Page, RecipientStore
 
 
 class InboxService:

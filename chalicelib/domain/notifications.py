@@ -1,10 +1,17 @@
-"""Accepting a notification: who gets it on which channel, and what its status is."""
+"""Accepting a notification: who gets it on which channel, and what its status is.
+
+A notification to one recipient is stored with its deliveries in one write and announced on
+the notifications topic, which feeds each channel's queue. A notification to a topic is stored
+alone and announced to the fan-out queue, which expands it into deliveries a page at a time.
+"""
 
 from __future__ import annotations
 
+import builtins
+
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -12,13 +19,20 @@ from typing import Any
 from ulid import ULID
 
 from chalicelib.domain.errors import Conflict, Invalid, NotFound
-from chalicelib.models.api import NotificationIn
-from chalicelib.models.common import Channel, DeliveryStatus, NotificationStatus, Severity
-from chalicelib.models.messages import NotificationEvent
-from chalicelib.models.stored import Delivery, IdempotencyRecord, Notification, Recipient
+from chalicelib.domain.planning import QUEUED_CHANNELS, default_channels, plan_deliveries
+from chalicelib.domain.status import status_of
+from chalicelib.models.common import Channel, DeliveryStatus, NotificationStatus
+from chalicelib.models.messages import DeliveryMessage, FanoutMessage
+from chalicelib.models.stored import (
+    Content,
+    Counts,
+    Delivery,
+    Fanout,
+    IdempotencyRecord,
+    Notification,
+)
 from chalicelib.ports import (
     Clock,
-    FaultInjector,
     IdempotencyKeyTaken,
     NotificationStore,
     Page,
@@ -47,67 +61,36 @@ def request_fingerprint(body: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _address_for(channel: Channel, recipient: Recipient) -> tuple[str | None, str | None]:
-    """(address, reason it is missing) of a recipient on a channel."""
-    match channel:
-        case Channel.WEBHOOK:
-            return recipient.webhook_url, "recipient has no webhook_url"
-        case Channel.EMAIL:
-            return recipient.email, "recipient has no email"
-        case Channel.SMS:
-            return recipient.phone, "recipient has no phone"
-        case Channel.INBOX:
-            return recipient.recipient_id, None
+def counts_of(deliveries: list[Delivery]) -> Counts:
+    counts = Counts()
+    for delivery in deliveries:
+        status = delivery.status.value
+        setattr(counts, status, getattr(counts, status) + 1)
+    return counts
 
 
-def default_channels(recipient: Recipient) -> list[Channel]:
-    channels = [
-        channel
-        for channel in (Channel.WEBHOOK, Channel.EMAIL, Channel.SMS)
-        if _address_for(channel, recipient)[0] is not None
-    ]
-    return [*channels, Channel.INBOX]
+def delivery_message(notification: Notification, recipient_id: str) -> DeliveryMessage:
+    return DeliveryMessage(
+        tenant_id=notification.tenant_id,
+        notification_id=notification.id,
+        recipient_id=recipient_id,
+        created_at=notification.created_at.isoformat(),
+        topic=notification.topic,
+        content=notification.content,
+    )
 
 
-def plan_deliveries(
-    notification_id: str,
-    recipient: Recipient,
-    channels: Iterable[Channel],
-    enabled: frozenset[Channel],
-) -> list[Delivery]:
-    deliveries = []
-    for channel in channels:
-        address, missing = _address_for(channel, recipient)
-        delivery = Delivery(channel=channel, recipient_id=recipient.recipient_id, address=address)
-        if channel not in enabled:
-            delivery.status = DeliveryStatus.SKIPPED
-            delivery.last_error = f"channel {channel.value} is not enabled in this deployment"
-        elif address is None:
-            delivery.status = DeliveryStatus.SKIPPED
-            delivery.last_error = missing
-        if channel is Channel.WEBHOOK:
-            delivery.webhook_id = f"msg_{notification_id}"
-        deliveries.append(delivery)
-    return deliveries
+@dataclass(frozen=True)
+class SendNotification:
+    """A request to notify one recipient, or a topic's subscribers."""
 
-
-def summarize(notification: Notification) -> NotificationStatus:
-    """The notification's status as its deliveries make it."""
-    statuses = [delivery.status for delivery in notification.deliveries]
-    if not all(status.is_final for status in statuses):
-        started = notification.status is not NotificationStatus.ACCEPTED or any(
-            delivery.attempts or delivery.lease_token for delivery in notification.deliveries
-        )
-        return NotificationStatus.PROCESSING if started else NotificationStatus.ACCEPTED
-    delivered = DeliveryStatus.DELIVERED in statuses
-    failed = DeliveryStatus.FAILED in statuses
-    if delivered and failed:
-        return NotificationStatus.PARTIALLY_DELIVERED
-    if delivered:
-        return NotificationStatus.DELIVERED
-    if failed:
-        return NotificationStatus.FAILED
-    return NotificationStatus.SKIPPED
+    content: Content
+    recipient_id: str | None = None
+    topic: str | None = None
+    channels: list[Channel] | None = None
+    idempotency_key: str | None = None
+    # Equal for two requests that mean the same (see request_fingerprint).
+    fingerprint: str = ""
 
 
 @dataclass(frozen=True)
@@ -125,7 +108,6 @@ class NotificationService:
         recipients: RecipientStore,
         publisher: Publisher,
         clock: Clock,
-        faults: FaultInjector,
         enabled_channels: frozenset[Channel],
         idempotency_window: timedelta,
         sweep_grace: timedelta,
@@ -134,55 +116,56 @@ class NotificationService:
         self._recipients = recipients
         self._publisher = publisher
         self._clock = clock
-        self._faults = faults
         self._enabled = enabled_channels
         self._idempotency_window = idempotency_window
         self._sweep_grace = sweep_grace
 
-    def accept(
-        self,
-        tenant_id: str,
-        request: NotificationIn,
-        *,
-        fingerprint: str,
-        header_key: str | None,
-    ) -> Accepted:
-        key = self._idempotency_key(request, header_key)
+    def accept(self, tenant_id: str, command: SendNotification) -> Accepted:
+        key = command.idempotency_key
         now = self._clock.now()
         if key is not None:
             earlier = self._notifications.get_idempotency(tenant_id, key)
             if earlier is not None and earlier.expires_at > now:
-                return self._replay(earlier, fingerprint)
-        notification = self._build(tenant_id, request, key, now)
+                return self._replay(earlier, command.fingerprint)
+        notification, deliveries = self._build(tenant_id, command, now)
         record = None
         if key is not None:
             record = IdempotencyRecord(
                 tenant_id=tenant_id,
                 key=key,
-                body_hash=fingerprint,
+                body_hash=command.fingerprint,
                 notification_id=notification.id,
                 expires_at=now + self._idempotency_window,
             )
         try:
-            self._notifications.create_notification(notification, record)
+            self._notifications.create_notification(notification, deliveries, record)
         except IdempotencyKeyTaken:
             assert key is not None
             winner = self._notifications.get_idempotency(tenant_id, key)
             if winner is None:
                 raise
-            return self._replay(winner, fingerprint)
-        self.publish(notification)
+            return self._replay(winner, command.fingerprint)
+        self.announce(notification, deliveries)
         return Accepted(notification, created=True)
 
-    def publish(self, notification: Notification) -> bool:
-        """Announces the notification to the delivery pipeline. A failure here loses nothing:
-        the notification is stored and the sweeper publishes it once its grace has passed."""
+    def announce(self, notification: Notification, deliveries: list[Delivery]) -> bool:
+        """Puts the notification's due work on its way. A failure here loses nothing: what is
+        stored is found by the sweeper once its grace has passed."""
         try:
-            if self._faults.publish_fails(notification.id):
-                raise PublishFailed("injected fault: publish after write")
-            self._publisher.publish(
-                NotificationEvent(tenant_id=notification.tenant_id, notification_id=notification.id)
-            )
+            if notification.fanout is not None:
+                self._publisher.start_fanout(
+                    FanoutMessage(tenant_id=notification.tenant_id, notification_id=notification.id)
+                )
+                return True
+            due = [
+                delivery.channel
+                for delivery in deliveries
+                if delivery.status is DeliveryStatus.PENDING and delivery.channel in QUEUED_CHANNELS
+            ]
+            if due and notification.recipient_id is not None:
+                self._publisher.announce(
+                    delivery_message(notification, notification.recipient_id), due
+                )
         except PublishFailed:
             return False
         return True
@@ -202,22 +185,39 @@ class NotificationService:
         limit: int,
         cursor: str | None,
     ) -> Page[Notification]:
+        keep = None if status is None else (lambda item: status_of(item) is status)
         return self._notifications.list_notifications(
-            tenant_id, recipient_id=recipient_id, status=status, limit=limit, cursor=cursor
+            tenant_id, recipient_id=recipient_id, keep=keep, limit=limit, cursor=cursor
         )
 
-    @staticmethod
-    def _idempotency_key(request: NotificationIn, header_key: str | None) -> str | None:
-        if header_key is not None:
-            if not 1 <= len(header_key) <= 128:
-                raise Invalid(["header", "Idempotency-Key"], "must be 1 to 128 characters")
-            if request.idempotency_key is not None and request.idempotency_key != header_key:
-                raise Invalid(
-                    ["header", "Idempotency-Key"],
-                    "differs from the body's idempotency_key; give one, or both equal",
-                )
-            return header_key
-        return request.idempotency_key
+    def deliveries(
+        self,
+        tenant_id: str,
+        notification_id: str,
+        *,
+        status: DeliveryStatus | None,
+        channel: Channel | None,
+        recipient_id: str | None,
+        limit: int,
+        cursor: str | None,
+    ) -> Page[Delivery]:
+        self.get(tenant_id, notification_id)
+
+        def wanted(delivery: Delivery) -> bool:
+            return (
+                (status is None or delivery.status is status)
+                and (channel is None or delivery.channel is channel)
+                and (recipient_id is None or delivery.recipient_id == recipient_id)
+            )
+
+        filtered = status is not None or channel is not None or recipient_id is not None
+        return self._notifications.list_deliveries(
+            tenant_id,
+            notification_id,
+            keep=wanted if filtered else None,
+            limit=limit,
+            cursor=cursor,
+        )
 
     def _replay(self, record: IdempotencyRecord, fingerprint: str) -> Accepted:
         if record.body_hash != fingerprint:
@@ -232,28 +232,42 @@ class NotificationService:
         return Accepted(notification, created=False)
 
     def _build(
-        self, tenant_id: str, request: NotificationIn, key: str | None, now: datetime
-    ) -> Notification:
-        if request.topic is not None:
-            raise Invalid(["body", "topic"], "topics are not available yet; use recipient_id")
-        assert request.recipient_id is not None
-        recipient = self._recipients.get_recipient(tenant_id, request.recipient_id)
-        if recipient is None:
-            raise Invalid(["body", "recipient_id"], "no recipient with this id")
+        self, tenant_id: str, command: SendNotification, now: datetime
+    ) -> tuple[Notification, builtins.list[Delivery]]:
         notification_id = new_notification_id(now)
-        channels = request.channels or default_channels(recipient)
-        return Notification(
+        notification = Notification(
             tenant_id=tenant_id,
             id=notification_id,
             created_at=now,
-            recipient_id=recipient.recipient_id,
-            channels=channels,
-            title=request.title,
-            body=request.body,
-            severity=request.severity or Severity.INFO,
-            category=request.category,
-            data=request.data,
-            idempotency_key=key,
-            deliveries=plan_deliveries(notification_id, recipient, channels, self._enabled),
-            sweep_at=now + self._sweep_grace,
+            recipient_id=command.recipient_id,
+            topic=command.topic,
+            channels=command.channels,
+            content=command.content,
+            idempotency_key=command.idempotency_key,
         )
+        if command.topic is not None:
+            notification.fanout = Fanout()
+            notification.sweep_at = now + self._sweep_grace
+            return notification, []
+        assert command.recipient_id is not None
+        recipient = self._recipients.get_recipient(tenant_id, command.recipient_id)
+        if recipient is None:
+            raise Invalid(["recipient_id"], "no recipient with this id")
+        deliveries = plan_deliveries(
+            tenant_id=tenant_id,
+            notification_id=notification_id,
+            created_at=now,
+            recipient=recipient,
+            channels=command.channels or default_channels(recipient),
+            enabled=self._enabled,
+            topic=False,
+            now=now,
+        )
+        for delivery in deliveries:
+            delivery.inline = True
+            if not delivery.status.is_final:
+                delivery.sweep_at = now + self._sweep_grace
+        notification.deliveries = deliveries
+        notification.counts = counts_of(deliveries)
+        notification.recipients = 1
+        return notification, deliveries

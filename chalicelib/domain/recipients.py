@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from chalicelib.domain.errors import Invalid, NotFound
 from chalicelib.domain.webhook_targets import RefusedTarget, Resolver, check_webhook_url
-from chalicelib.models.api import RecipientIn
 from chalicelib.models.stored import Recipient
-from chalicelib.ports import Clock, RecipientStore
+from chalicelib.ports import Clock, EndpointStore, RecipientStore
+
+
+@dataclass(frozen=True)
+class RecipientDetails:
+    name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    webhook_url: str | None = None
+    preferences: dict[str, Any] | None = None
 
 
 class RecipientService:
@@ -14,36 +25,42 @@ class RecipientService:
         self,
         *,
         recipients: RecipientStore,
+        endpoints: EndpointStore,
         clock: Clock,
         allow_private_webhooks: bool,
         resolve: Resolver,
     ) -> None:
         self._recipients = recipients
+        self._endpoints = endpoints
         self._clock = clock
         self._allow_private = allow_private_webhooks
         self._resolve = resolve
 
-    def put(self, tenant_id: str, recipient_id: str, request: RecipientIn) -> Recipient:
-        if request.webhook_url is not None:
+    def put(self, tenant_id: str, recipient_id: str, details: RecipientDetails) -> Recipient:
+        if details.webhook_url is not None:
             try:
                 check_webhook_url(
-                    request.webhook_url, allow_private=self._allow_private, resolve=self._resolve
+                    details.webhook_url, allow_private=self._allow_private, resolve=self._resolve
                 )
             except RefusedTarget as refused:
-                raise Invalid(["body", "webhook_url"], str(refused)) from None
+                raise Invalid(["webhook_url"], str(refused)) from None
         now = self._clock.now()
         existing = self._recipients.get_recipient(tenant_id, recipient_id)
         recipient = Recipient(
             tenant_id=tenant_id,
             recipient_id=recipient_id,
-            name=request.name,
-            email=request.email,
-            phone=request.phone,
-            webhook_url=request.webhook_url,
-            preferences=request.preferences,
+            name=details.name,
+            email=details.email,
+            phone=details.phone,
+            webhook_url=details.webhook_url,
+            preferences=details.preferences,
             created_at=existing.created_at if existing else now,
             updated_at=now,
         )
+        if existing is not None and existing.webhook_url == details.webhook_url:
+            # The same endpoint keeps its health; a new URL starts afresh.
+            recipient.webhook_failing_since = existing.webhook_failing_since
+            recipient.webhook_disabled_at = existing.webhook_disabled_at
         self._recipients.put_recipient(recipient)
         return recipient
 
@@ -55,4 +72,9 @@ class RecipientService:
 
     def delete(self, tenant_id: str, recipient_id: str) -> None:
         if not self._recipients.delete_recipient(tenant_id, recipient_id):
+            raise NotFound("recipient")
+
+    def enable_webhook(self, tenant_id: str, recipient_id: str) -> None:
+        """Enables a disabled webhook again (and forgets its failures)."""
+        if not self._endpoints.enable_webhook(tenant_id, recipient_id):
             raise NotFound("recipient")

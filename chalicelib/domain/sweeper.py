@@ -1,11 +1,12 @@
 """The safety net under the pipeline: nothing accepted stays open unnoticed.
 
-Every open notification carries ``sweep_at``: when it should have moved on if all went well
-(its publish right after acceptance, its next attempt, a lease running out), plus a grace. The
-sweeper publishes again whatever is past that time. This closes the gap between the table write
-and the publish (a crash or an SNS failure in between), and recovers messages that died with
-their queue (a poison message redriven to the DLQ). A notification republished this many times
-without progress has its open deliveries failed, so it ends visible rather than looping.
+Every open delivery carries ``sweep_at``: when it should have moved on if all went well (its
+first message right after acceptance, its next attempt, a lease running out), plus a grace; so
+does a topic notification until its fan-out is done. The sweeper queues again whatever is past
+that time. This closes the gap between a table write and its message (a crash or an SNS failure
+in between) and recovers messages that died with their queue (a poison message redriven to the
+DLQ). A delivery swept this many times without progress is failed, and a fan-out given up, so
+that each ends visible rather than looping.
 """
 
 from __future__ import annotations
@@ -14,11 +15,19 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
-from chalicelib.domain.deliveries import dead_letter_of
-from chalicelib.domain.notifications import NotificationService, summarize
+from chalicelib.domain.notifications import delivery_message
 from chalicelib.models.common import DeliveryStatus
-from chalicelib.models.stored import DeadLetter, Notification
-from chalicelib.ports import Clock, NotificationStore, VersionConflict
+from chalicelib.models.messages import FanoutMessage
+from chalicelib.models.stored import Delivery, DeliveryKey
+from chalicelib.ports import (
+    Clock,
+    DeliveryStore,
+    FanoutStore,
+    NotificationStore,
+    Publisher,
+    PublishFailed,
+    SweepStore,
+)
 
 log = logging.getLogger(__name__)
 
@@ -36,57 +45,100 @@ class Sweeper:
     def __init__(
         self,
         *,
+        sweep: SweepStore,
+        deliveries: DeliveryStore,
         notifications: NotificationStore,
-        announcer: NotificationService,
+        fanout: FanoutStore,
+        publisher: Publisher,
         clock: Clock,
         sweep_grace: timedelta,
     ) -> None:
+        self._sweep = sweep
+        self._deliveries = deliveries
         self._notifications = notifications
-        self._announcer = announcer
+        self._fanout = fanout
+        self._publisher = publisher
         self._clock = clock
         self._grace = sweep_grace
 
     def sweep(self, budget: timedelta | None = None) -> SweepReport:
-        """Republishes (or abandons) what is overdue; stops when ``budget`` is spent and leaves
+        """Queues again (or gives up) what is overdue; stops when ``budget`` is spent and leaves
         the rest to the next run, so that a backlog never makes the sweep itself time out."""
         now = self._clock.now()
         stop_at = None if budget is None else now + budget
         republished = abandoned = 0
-        for notification in self._notifications.due_for_sweep(now, SWEEP_BATCH):
+        for swept in self._sweep.due_for_sweep(now, SWEEP_BATCH):
             if stop_at is not None and self._clock.now() >= stop_at:
                 break
-            try:
-                if notification.sweeps >= MAX_SWEEPS:
-                    self._abandon(notification)
-                    abandoned += 1
-                else:
-                    notification.sweeps += 1
-                    # Back off: a notification that keeps getting stuck is looked at less often.
-                    notification.sweep_at = now + self._grace * (2**notification.sweeps)
-                    self._notifications.save_notification(notification)
-                    self._announcer.publish(notification)
-                    republished += 1
-            except VersionConflict:
-                continue  # it moved meanwhile: someone is working on it
+            outcome = None
+            if swept.delivery is not None:
+                outcome = self._delivery(swept.delivery)
+            elif swept.notification is not None:
+                outcome = self._notification(*swept.notification)
+            republished += outcome == "republished"
+            abandoned += outcome == "abandoned"
         if republished or abandoned:
             log.info("sweep republished %d, abandoned %d", republished, abandoned)
         return SweepReport(republished, abandoned)
 
-    def _abandon(self, notification: Notification) -> None:
+    def _delivery(self, key: DeliveryKey) -> str | None:
+        delivery = self._deliveries.get_delivery(key)
         now = self._clock.now()
-        dead: list[DeadLetter] = []
-        for delivery in notification.deliveries:
-            if delivery.status.is_final:
-                continue
-            delivery.status = DeliveryStatus.FAILED
-            delivery.failed_at = now
-            delivery.next_attempt_at = None
-            delivery.lease_token = None
-            delivery.lease_until = None
-            delivery.last_error = f"abandoned: no progress after {MAX_SWEEPS} republishes" + (
-                f" (last error: {delivery.last_error})" if delivery.last_error else ""
+        if delivery is None or delivery.status.is_final:
+            return None
+        if delivery.sweep_at is None or delivery.sweep_at > now:
+            return None
+        if delivery.sweeps >= MAX_SWEEPS:
+            self._abandon(delivery)
+            return "abandoned"
+        # Back off: a delivery that keeps getting stuck is looked at less often.
+        if not self._deliveries.bump_sweep(
+            delivery, sweep_at=now + self._grace * (2 ** (delivery.sweeps + 1))
+        ):
+            return None  # it moved meanwhile: someone is working on it
+        notification = self._notifications.get_notification(key.tenant_id, key.notification_id)
+        if notification is None:
+            return None
+        try:
+            self._publisher.enqueue(key.channel, [delivery_message(notification, key.recipient_id)])
+        except PublishFailed:
+            return None
+        return "republished"
+
+    def _abandon(self, delivery: Delivery) -> None:
+        now = self._clock.now()
+        failed = delivery.model_copy()
+        failed.status = DeliveryStatus.FAILED
+        failed.failed_at = now
+        failed.next_attempt_at = None
+        failed.lease_token = None
+        failed.lease_until = None
+        failed.sweep_at = None
+        failed.last_error = f"abandoned: no progress after {MAX_SWEEPS} republishes" + (
+            f" (last error: {delivery.last_error})" if delivery.last_error else ""
+        )
+        self._deliveries.record(failed, previous=delivery.status, token=None, first=False)
+
+    def _notification(self, tenant_id: str, notification_id: str) -> str | None:
+        notification = self._notifications.get_notification(tenant_id, notification_id)
+        now = self._clock.now()
+        if notification is None or notification.fanout is None or notification.fanout.done:
+            return None
+        if notification.sweep_at is None or notification.sweep_at > now:
+            return None
+        if notification.sweeps >= MAX_SWEEPS:
+            self._fanout.fail_fanout(
+                notification, f"abandoned: fan-out made no progress after {MAX_SWEEPS} republishes"
             )
-            dead.append(dead_letter_of(notification, delivery))
-        notification.status = summarize(notification)
-        notification.sweep_at = None
-        self._notifications.save_notification(notification, add_dead_letters=dead)
+            return "abandoned"
+        if not self._fanout.bump_notification_sweep(
+            notification, sweep_at=now + self._grace * (2 ** (notification.sweeps + 1))
+        ):
+            return None
+        try:
+            self._publisher.start_fanout(
+                FanoutMessage(tenant_id=tenant_id, notification_id=notification_id)
+            )
+        except PublishFailed:
+            return None
+        return "republished"

@@ -14,10 +14,12 @@ from chalicelib.models.common import (
     DeliveryStatus,
     NotificationStatus,
     Phone,
+    Reason,
     RecipientId,
     Severity,
     Timestamp,
     TopicName,
+    TopicPattern,
 )
 
 MAX_DATA_BYTES = 16 * 1024
@@ -104,6 +106,12 @@ class RecipientOut(BaseModel):
     email: str | None = Field(default=None, exclude_if=_omit_none)
     phone: str | None = Field(default=None, exclude_if=_omit_none)
     webhook_url: str | None = Field(default=None, exclude_if=_omit_none)
+    webhook_status: Literal["enabled", "disabled"] | None = Field(
+        default=None,
+        exclude_if=_omit_none,
+        description="With a webhook_url: disabled after failing for longer than the period",
+    )
+    webhook_disabled_at: Timestamp | None = Field(default=None, exclude_if=_omit_none)
     preferences: dict[str, Any] | None = Field(default=None, exclude_if=_omit_none)
     created_at: Timestamp
     updated_at: Timestamp
@@ -157,10 +165,22 @@ class DeliveryOut(BaseModel):
     recipient_id: str
     status: DeliveryStatus
     attempts: int
+    reason: Reason | None = Field(
+        default=None, exclude_if=_omit_none, description="Set when skipped or scheduled"
+    )
     last_error: str | None = Field(default=None, exclude_if=_omit_none)
     delivered_at: Timestamp | None = Field(default=None, exclude_if=_omit_none)
     failed_at: Timestamp | None = Field(default=None, exclude_if=_omit_none)
     next_attempt_at: Timestamp | None = Field(default=None, exclude_if=_omit_none)
+
+
+class DeliveryCountsOut(BaseModel):
+    pending: int
+    retrying: int
+    delivered: int
+    failed: int
+    skipped: int
+    scheduled: int
 
 
 class NotificationOut(BaseModel):
@@ -169,14 +189,25 @@ class NotificationOut(BaseModel):
     created_at: Timestamp
     recipient_id: str | None = Field(default=None, exclude_if=_omit_none)
     topic: str | None = Field(default=None, exclude_if=_omit_none)
-    channels: list[Channel]
+    channels: list[Channel] | None = Field(default=None, exclude_if=_omit_none)
     title: str
     body: str | None
     severity: Severity
     category: str | None
     data: dict[str, Any] | None
     idempotency_key: str | None = Field(default=None, exclude_if=_omit_none)
-    deliveries: list[DeliveryOut]
+    delivery_counts: DeliveryCountsOut
+    recipients: int = Field(description="Distinct recipients with at least one delivery")
+    deliveries: list[DeliveryOut] | None = Field(
+        default=None,
+        exclude_if=_omit_none,
+        description="A one-recipient notification's deliveries (a topic's: GET .../deliveries)",
+    )
+
+
+class DeliveryPage(BaseModel):
+    items: list[DeliveryOut]
+    next: str | None
 
 
 class NotificationPage(BaseModel):
@@ -211,6 +242,50 @@ class DeadLetterOut(BaseModel):
 
 class DeadLetterPage(BaseModel):
     items: list[DeadLetterOut]
+    next: str | None
+
+
+class SubscriptionIn(WriteModel):
+    recipient_id: RecipientId
+    pattern: TopicPattern = Field(
+        description="Words joined by '.'; '*' matches one word, '#' zero or more (AMQP)"
+    )
+    min_severity: Severity | None = None
+    categories: list[Annotated[SingleLine, Field(min_length=1, max_length=128)]] | None = Field(
+        default=None, min_length=1, max_length=50
+    )
+    channels: list[Channel] | None = Field(default=None, min_length=1, max_length=len(Channel))
+
+    @field_validator("channels")
+    @classmethod
+    def _unique_channels(cls, value: list[Channel] | None) -> list[Channel] | None:
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError("channels must not repeat")
+        return value
+
+
+class SubscriptionOut(BaseModel):
+    subscription_id: str
+    recipient_id: str
+    pattern: str
+    min_severity: Severity | None = Field(default=None, exclude_if=_omit_none)
+    categories: list[str] | None = Field(default=None, exclude_if=_omit_none)
+    channels: list[Channel] | None = Field(default=None, exclude_if=_omit_none)
+    created_at: Timestamp
+
+
+class SubscriptionPage(BaseModel):
+    items: list[SubscriptionOut]
+    next: str | None
+
+
+class SubscriberOut(BaseModel):
+    recipient_id: str
+    subscription_ids: list[str]
+
+
+class SubscriberPage(BaseModel):
+    items: list[SubscriberOut]
     next: str | None
 
 

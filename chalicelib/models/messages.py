@@ -1,4 +1,4 @@
-"""Queue and topic messages. The SNS topic carries these; the deliveries queue receives them raw."""
+"""Queue and topic messages. The SNS topic carries these; the queues receive them raw."""
 
 from __future__ import annotations
 
@@ -6,19 +6,37 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from chalicelib.models.stored import Content
 
-class NotificationEvent(BaseModel):
-    """A notification is ready for (more) delivery work. Carries ids only: the table is the truth."""
+
+class DeliveryMessage(BaseModel):
+    """Deliveries of one recipient are due on the receiving queue's channel. Carries the
+    notification's content when it fits, so that a send needs no read of the notification;
+    the table stays the truth for each delivery's state."""
 
     model_config = ConfigDict(extra="ignore")
 
-    kind: Literal["notification"] = "notification"
+    kind: Literal["delivery"] = "delivery"
+    tenant_id: str
+    notification_id: str
+    recipient_id: str
+    created_at: str | None = None
+    topic: str | None = None
+    content: Content | None = None
+
+
+class FanoutMessage(BaseModel):
+    """A topic notification has (more) recipients to expand into deliveries."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    kind: Literal["fanout"] = "fanout"
     tenant_id: str
     notification_id: str
 
 
 class DeadLetterMessage(BaseModel):
-    """What the deliveries DLQ holds for a delivery that exhausted its attempts."""
+    """What a channel's DLQ holds for a delivery that exhausted its attempts."""
 
     kind: Literal["dead_letter"] = "dead_letter"
     tenant_id: str

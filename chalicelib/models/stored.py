@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.models.common import (
     Channel,
     DeliveryStatus,
-    NotificationStatus,
+    Reason,
     Severity,
     Timestamp,
 )
@@ -43,19 +43,108 @@ class Recipient(Stored):
     preferences: dict[str, Any] | None = None
     created_at: Timestamp
     updated_at: Timestamp
+    # Endpoint health of the webhook: failing since the first failure with no success after
+    # it; disabled once it has failed for longer than the configured period.
+    webhook_failing_since: Timestamp | None = None
+    webhook_disabled_at: Timestamp | None = None
+
+
+class Subscription(Stored):
+    tenant_id: str
+    subscription_id: str
+    recipient_id: str
+    pattern: str
+    min_severity: Severity | None = None
+    categories: list[str] | None = None
+    channels: list[Channel] | None = None
+    created_at: Timestamp
+
+
+class Content(Stored):
+    """What a notification says: the same for each of its deliveries."""
+
+    title: str
+    body: str | None = None
+    severity: Severity = Severity.INFO
+    category: str | None = None
+    data: dict[str, Any] | None = None
+
+
+class Counts(Stored):
+    """Deliveries of a notification by status (kept by atomic additions)."""
+
+    pending: int = 0
+    retrying: int = 0
+    delivered: int = 0
+    failed: int = 0
+    skipped: int = 0
+    scheduled: int = 0
+
+    def of(self, status: DeliveryStatus) -> int:
+        value: int = getattr(self, status.value)
+        return value
+
+    @property
+    def total(self) -> int:
+        return sum(self.of(status) for status in DeliveryStatus)
+
+    @property
+    def open(self) -> int:
+        return self.pending + self.retrying + self.scheduled
+
+
+class Fanout(Stored):
+    """Progress of a topic notification's expansion into deliveries, page by page."""
+
+    # The last recipient id whose deliveries are written and counted (None: none yet).
+    cursor: str | None = None
+    # Set to the cursor a page started from while its deliveries are being written: a page
+    # found so marked was cut short by a crash and is redone without overwriting.
+    writing: str | None = None
+    done: bool = False
+    pages: int = 0
+    error: str | None = None
+
+
+class Notification(Stored):
+    tenant_id: str
+    id: str
+    created_at: Timestamp
+    recipient_id: str | None = None
+    topic: str | None = None
+    # The channels asked for (None: each recipient's default channels).
+    channels: list[Channel] | None = None
+    content: Content
+    idempotency_key: str | None = None
+    counts: Counts = Field(default_factory=Counts)
+    # Distinct recipients with at least one delivery.
+    recipients: int = 0
+    # Deliveries whose first attempt has been recorded: before any, the notification is
+    # ``accepted`` (or ``scheduled``); after, ``processing`` until every delivery is final.
+    attempted: int = 0
+    fanout: Fanout | None = None
+    # A one-recipient notification's deliveries as of their last write (None for a topic's).
+    deliveries: list[Delivery] | None = None
+    cancelled_at: Timestamp | None = None
+    # When the sweeper should look at this notification while its fan-out is unfinished.
+    sweep_at: Timestamp | None = None
+    sweeps: int = 0
 
 
 class Delivery(Stored):
     """One channel x one recipient of a notification, with its attempt bookkeeping."""
 
-    channel: Channel
+    tenant_id: str
+    notification_id: str
     recipient_id: str
+    channel: Channel
     # Snapshot of the address at acceptance: later edits of the recipient do not redirect
     # a notification already accepted.
     address: str | None = None
     # Standard Webhooks message id: the same on every attempt of this delivery.
     webhook_id: str | None = None
     status: DeliveryStatus = DeliveryStatus.PENDING
+    reason: Reason | None = None
     attempts: int = 0
     # Attempts since the last manual retry: the retry schedule counts these.
     budget_attempts: int = 0
@@ -65,45 +154,57 @@ class Delivery(Stored):
     next_attempt_at: Timestamp | None = None
     lease_token: str | None = None
     lease_until: Timestamp | None = None
-
-
-class Notification(Stored):
-    tenant_id: str
-    id: str
-    created_at: Timestamp
-    recipient_id: str | None = None
-    topic: str | None = None
-    channels: list[Channel]
-    title: str
-    body: str | None = None
-    severity: Severity = Severity.INFO
-    category: str | None = None
-    data: dict[str, Any] | None = None
-    idempotency_key: str | None = None
-    status: NotificationStatus = NotificationStatus.ACCEPTED
-    deliveries: list[Delivery]
-    # When the sweeper should look at this notification if it is still open; None once final.
+    # The endpoint was failing when this delivery was planned: its sends take a slot of the
+    # endpoint's capped concurrency.
+    endpoint_failing: bool = False
+    # Inbox deliveries: the notification's time (the inbox's order) and when it was read.
+    created_at: Timestamp | None = None
+    read_at: Timestamp | None = None
+    # When the sweeper should look at it if it is still open (None once final).
     sweep_at: Timestamp | None = None
     sweeps: int = 0
-    # Optimistic concurrency: every write expects the version it read.
-    version: int = 0
+    # A delivery of a one-recipient notification: the notification keeps a copy of its state
+    # (updated in the same write), so that reading it needs no query of its deliveries.
+    inline: bool = False
 
-    def delivery(self, channel: Channel, recipient_id: str) -> Delivery | None:
-        for delivery in self.deliveries:
-            if delivery.channel is channel and delivery.recipient_id == recipient_id:
-                return delivery
-        return None
+    @property
+    def key(self) -> DeliveryKey:
+        return DeliveryKey(self.tenant_id, self.notification_id, self.recipient_id, self.channel)
+
+
+class DeliveryKey(tuple[str, str, str, Channel]):
+    """(tenant, notification, recipient, channel): names one delivery."""
+
+    def __new__(
+        cls, tenant_id: str, notification_id: str, recipient_id: str, channel: Channel
+    ) -> DeliveryKey:
+        return super().__new__(cls, (tenant_id, notification_id, recipient_id, channel))
+
+    @property
+    def tenant_id(self) -> str:
+        return self[0]
+
+    @property
+    def notification_id(self) -> str:
+        return self[1]
+
+    @property
+    def recipient_id(self) -> str:
+        return self[2]
+
+    @property
+    def channel(self) -> Channel:
+        return self[3]
+
+    def subject(self) -> str:
+        return f"{self.notification_id}/{self.recipient_id}/{self.channel.value}"
 
 
 class InboxItem(Stored):
     tenant_id: str
     recipient_id: str
     notification_id: str
-    title: str
-    body: str | None = None
-    severity: Severity
-    category: str | None = None
-    data: dict[str, Any] | None = None
+    content: Content
     created_at: Timestamp
     read_at: Timestamp | None = None
 

@@ -1,0 +1,99 @@
+"""Which deliveries a notification makes for one recipient, and the state each starts in.
+
+An inbox delivery is complete once planned: its item is the inbox entry, written with the
+notification (or the fan-out page), so it needs no message and no function of its own. A
+delivery that cannot be attempted starts ``skipped`` with its reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from chalicelib.models.common import Channel, DeliveryStatus, Reason
+from chalicelib.models.stored import Delivery, Recipient
+
+# Channels whose deliveries go through a queue and a function of their own.
+QUEUED_CHANNELS = (Channel.WEBHOOK, Channel.EMAIL, Channel.SMS)
+
+
+def address_of(channel: Channel, recipient: Recipient) -> str | None:
+    match channel:
+        case Channel.WEBHOOK:
+            return recipient.webhook_url
+        case Channel.EMAIL:
+            return recipient.email
+        case Channel.SMS:
+            return recipient.phone
+        case Channel.INBOX:
+            return recipient.recipient_id
+
+
+def default_channels(recipient: Recipient) -> list[Channel]:
+    """Every channel the recipient has an address for, and always the inbox."""
+    channels = [
+        channel for channel in QUEUED_CHANNELS if address_of(channel, recipient) is not None
+    ]
+    return [*channels, Channel.INBOX]
+
+
+def webhook_id_of(notification_id: str, recipient_id: str, *, topic: bool) -> str:
+    """The Standard Webhooks message id of a delivery: one per notification and recipient."""
+    return f"msg_{notification_id}_{recipient_id}" if topic else f"msg_{notification_id}"
+
+
+def plan_deliveries(
+    *,
+    tenant_id: str,
+    notification_id: str,
+    created_at: datetime,
+    recipient: Recipient,
+    channels: Iterable[Channel],
+    enabled: frozenset[Channel],
+    topic: bool,
+    now: datetime,
+) -> list[Delivery]:
+    deliveries = []
+    for channel in channels:
+        address = address_of(channel, recipient)
+        delivery = Delivery(
+            tenant_id=tenant_id,
+            notification_id=notification_id,
+            recipient_id=recipient.recipient_id,
+            channel=channel,
+            address=address,
+        )
+        if channel is Channel.WEBHOOK:
+            delivery.webhook_id = webhook_id_of(
+                notification_id, recipient.recipient_id, topic=topic
+            )
+            delivery.endpoint_failing = recipient.webhook_failing_since is not None
+        if channel not in enabled:
+            _skip(delivery, Reason.CHANNEL_UNAVAILABLE, f"channel {channel.value} is not available")
+        elif address is None:
+            _skip(delivery, Reason.NO_ADDRESS, f"recipient has no {_address_name(channel)}")
+        elif channel is Channel.WEBHOOK and recipient.webhook_disabled_at is not None:
+            _skip(
+                delivery,
+                Reason.ENDPOINT_DISABLED,
+                "the recipient's webhook is disabled after failing; enable it again with "
+                "POST /v1/recipients/{id}/webhook/enable",
+            )
+        elif channel is Channel.INBOX:
+            delivery.status = DeliveryStatus.DELIVERED
+            delivery.delivered_at = now
+            delivery.created_at = created_at
+        deliveries.append(delivery)
+    return deliveries
+
+
+def _address_name(channel: Channel) -> str:
+    return {Channel.WEBHOOK: "webhook_url", Channel.EMAIL: "email", Channel.SMS: "phone"}.get(
+        channel, channel.value
+    )
+
+
+def _skip(delivery: Delivery, reason: Reason, why: str) -> None:
+    delivery.status = DeliveryStatus.SKIPPED
+    delivery.reason = reason
+    delivery.last_error = why
