@@ -246,8 +246,8 @@ class DeliveryStore(Protocol):
     ) -> bool:
         """Writes a delivery's new state and moves its notification's counts from ``previous``
         to the new status (``first``: its first attempt, counted too). With a ``token`` the
-        write holds only while that lease does; without, only while the delivery is still
-        open. False when the condition fails (someone else recorded first)."""
+        write holds only while that lease does; without, only while the stored status is still
+        ``previous``. False when the condition fails (someone else wrote first)."""
         ...
 
     def reopen(

@@ -1,25 +1,51 @@
-"""One fake per port, for unit tests of the domain (no AWS, no network, no sleeps)."""
+"""One fake per port, for unit tests of the domain (no AWS, no network, no sleeps).
+
+The fake store keeps the DynamoDB store's promises: the same conditions on each write, the same
+order and page boundaries on each list (a bounded number of reads when filtering, with a cursor
+to go on from), and opaque cursors bound to their list. ``tests/integration/test_store.py``
+runs one suite against both.
+"""
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Sequence
+import base64
+import binascii
+import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from chalicelib.models.common import Channel, NotificationStatus
-from chalicelib.models.messages import DeadLetterMessage, NotificationEvent
+from chalicelib.domain.topics import first_word
+from chalicelib.models.common import Channel, DeliveryStatus
+from chalicelib.models.messages import DeadLetterMessage, DeliveryMessage, FanoutMessage
 from chalicelib.models.stored import (
     ApiKeyRecord,
+    Counts,
     DeadLetter,
     Delivery,
+    DeliveryKey,
+    Fanout,
     IdempotencyRecord,
     InboxItem,
     Notification,
     Recipient,
+    Subscription,
     Tenant,
 )
-from chalicelib.ports import IdempotencyKeyTaken, Page, PublishFailed, SendOutcome, VersionConflict
+from chalicelib.ports import (
+    Claim,
+    IdempotencyKeyTaken,
+    InvalidCursor,
+    Outgoing,
+    Page,
+    PublishFailed,
+    SendOutcome,
+    Swept,
+)
+
+# As the DynamoDB store: reads of 100 items, at most five per filtered page.
+READ_SIZE = 100
+MAX_READS_PER_PAGE = 5
 
 
 class FakeClock:
@@ -33,20 +59,67 @@ class FakeClock:
         self.moment += timedelta(seconds=seconds)
 
 
+def _cursor(scope: str, after: str) -> str:
+    raw = json.dumps({"scope": scope, "after": after}).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _after(scope: str, cursor: str | None) -> str | None:
+    if cursor is None:
+        return None
+    try:
+        plain = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise InvalidCursor("malformed cursor") from None
+    if not isinstance(plain, dict) or not isinstance(plain.get("after"), str):
+        raise InvalidCursor("malformed cursor")
+    if plain.get("scope") != scope:
+        raise InvalidCursor("this cursor belongs to another list")
+    after: str = plain["after"]
+    return after
+
+
+def paged[T](
+    rows: Sequence[tuple[str, T]],
+    scope: str,
+    *,
+    limit: int,
+    cursor: str | None,
+    newest_first: bool,
+    keep: Callable[[T], bool] | None = None,
+) -> Page[T]:
+    """A page of ``rows`` (sort key, item) as the DynamoDB store pages a query."""
+    after = _after(scope, cursor)
+    ordered = sorted(rows, key=lambda row: row[0], reverse=newest_first)
+    if after is not None:
+        ordered = [row for row in ordered if (row[0] < after if newest_first else row[0] > after)]
+    budget = MAX_READS_PER_PAGE * READ_SIZE if keep else limit + 1
+    examined = ordered[:budget]
+    kept = [row for row in examined if keep is None or keep(row[1])]
+    if len(kept) > limit:
+        kept = kept[:limit]
+        return Page([item for _, item in kept], _cursor(scope, kept[-1][0]))
+    more = len(ordered) > len(examined)
+    next_cursor = _cursor(scope, examined[-1][0]) if more and examined else None
+    return Page([item for _, item in kept], next_cursor)
+
+
 class FakeStore:
-    """Every store port in memory, with the same optimistic concurrency as the DynamoDB one."""
+    """Every store port in memory, with the DynamoDB store's conditions and paging."""
 
     def __init__(self) -> None:
         self.tenants: dict[str, Tenant] = {}
         self.keys: dict[str, ApiKeyRecord] = {}
         self.recipients: dict[tuple[str, str], Recipient] = {}
+        self.slots: dict[tuple[str, str, int], datetime] = {}
+        self.subscriptions: dict[tuple[str, str], Subscription] = {}
         self.notifications: dict[tuple[str, str], Notification] = {}
+        self.deliveries: dict[DeliveryKey, Delivery] = {}
         self.idempotency: dict[tuple[str, str], IdempotencyRecord] = {}
-        self.inbox: dict[tuple[str, str, str], InboxItem] = {}
-        self.dead_letters: dict[tuple[str, str, str, str], DeadLetter] = {}
-        # Called before a save commits: lets a test interleave a concurrent writer.
-        self.before_save: list[object] = []
+        # Called before a delivery write commits: lets a test interleave a concurrent writer.
+        self.before_write: list[Callable[[], None]] = []
 
+    # --- tenants ------------------------------------------------------------------------------
     def get_tenant(self, name: str) -> Tenant | None:
         return self.tenants.get(name)
 
@@ -62,17 +135,144 @@ class FakeStore:
     def delete_api_key(self, prefix: str) -> bool:
         return self.keys.pop(prefix, None) is not None
 
+    # --- recipients and their endpoints -------------------------------------------------------
     def get_recipient(self, tenant_id: str, recipient_id: str) -> Recipient | None:
-        return self.recipients.get((tenant_id, recipient_id))
+        found = self.recipients.get((tenant_id, recipient_id))
+        return None if found is None else found.model_copy()
+
+    def get_recipients(self, tenant_id: str, recipient_ids: Sequence[str]) -> list[Recipient]:
+        return [
+            recipient.model_copy()
+            for rid in dict.fromkeys(recipient_ids)
+            if (recipient := self.recipients.get((tenant_id, rid))) is not None
+        ]
 
     def put_recipient(self, recipient: Recipient) -> None:
-        self.recipients[(recipient.tenant_id, recipient.recipient_id)] = recipient
+        self.recipients[(recipient.tenant_id, recipient.recipient_id)] = recipient.model_copy()
 
     def delete_recipient(self, tenant_id: str, recipient_id: str) -> bool:
         return self.recipients.pop((tenant_id, recipient_id), None) is not None
 
+    def _endpoint(self, tenant_id: str, recipient_id: str, url: str | None) -> Recipient | None:
+        recipient = self.recipients.get((tenant_id, recipient_id))
+        if recipient is None or (url is not None and recipient.webhook_url != url):
+            return None
+        return recipient
+
+    def note_webhook_failure(
+        self, tenant_id: str, recipient_id: str, url: str, now: datetime
+    ) -> Recipient | None:
+        recipient = self._endpoint(tenant_id, recipient_id, url)
+        if recipient is None:
+            return None
+        recipient.webhook_failing_since = recipient.webhook_failing_since or now
+        return recipient.model_copy()
+
+    def restart_webhook_failing(
+        self, tenant_id: str, recipient_id: str, url: str, since: datetime
+    ) -> None:
+        recipient = self._endpoint(tenant_id, recipient_id, url)
+        if recipient is not None:
+            recipient.webhook_failing_since = since
+
+    def disable_webhook(
+        self, tenant_id: str, recipient_id: str, url: str, failing_since: datetime, now: datetime
+    ) -> bool:
+        recipient = self._endpoint(tenant_id, recipient_id, url)
+        if (
+            recipient is None
+            or recipient.webhook_failing_since != failing_since
+            or recipient.webhook_disabled_at is not None
+        ):
+            return False
+        recipient.webhook_disabled_at = now
+        return True
+
+    def clear_webhook_failing(self, tenant_id: str, recipient_id: str, url: str) -> None:
+        recipient = self._endpoint(tenant_id, recipient_id, url)
+        if recipient is not None and recipient.webhook_disabled_at is None:
+            recipient.webhook_failing_since = None
+
+    def enable_webhook(self, tenant_id: str, recipient_id: str) -> bool:
+        recipient = self._endpoint(tenant_id, recipient_id, None)
+        if recipient is None:
+            return False
+        recipient.webhook_failing_since = None
+        recipient.webhook_disabled_at = None
+        return True
+
+    def webhook_succeeded_since(self, tenant_id: str, recipient_id: str, since: datetime) -> bool:
+        return any(
+            d.tenant_id == tenant_id
+            and d.recipient_id == recipient_id
+            and d.channel is Channel.WEBHOOK
+            and d.status is DeliveryStatus.DELIVERED
+            and d.delivered_at is not None
+            and d.delivered_at >= since
+            for d in self.deliveries.values()
+        )
+
+    def take_endpoint_slot(
+        self, tenant_id: str, recipient_id: str, slot: int, until: datetime, now: datetime
+    ) -> bool:
+        if self._endpoint(tenant_id, recipient_id, None) is None:
+            return False
+        held = self.slots.get((tenant_id, recipient_id, slot))
+        if held is not None and held >= now:
+            return False
+        self.slots[(tenant_id, recipient_id, slot)] = until
+        return True
+
+    def release_endpoint_slot(
+        self, tenant_id: str, recipient_id: str, slot: int, until: datetime
+    ) -> None:
+        if self.slots.get((tenant_id, recipient_id, slot)) == until:
+            del self.slots[(tenant_id, recipient_id, slot)]
+
+    # --- subscriptions ------------------------------------------------------------------------
+    def put_subscription(self, subscription: Subscription) -> None:
+        key = (subscription.tenant_id, subscription.subscription_id)
+        self.subscriptions[key] = subscription.model_copy()
+
+    def get_subscription(self, tenant_id: str, subscription_id: str) -> Subscription | None:
+        found = self.subscriptions.get((tenant_id, subscription_id))
+        return None if found is None else found.model_copy()
+
+    def delete_subscription(self, tenant_id: str, subscription_id: str) -> bool:
+        return self.subscriptions.pop((tenant_id, subscription_id), None) is not None
+
+    def list_subscriptions(
+        self,
+        tenant_id: str,
+        *,
+        keep: Callable[[Subscription], bool] | None,
+        limit: int,
+        cursor: str | None,
+    ) -> Page[Subscription]:
+        rows = [(sid, s) for (t, sid), s in self.subscriptions.items() if t == tenant_id]
+        return paged(
+            rows, f"subs:{tenant_id}", limit=limit, cursor=cursor, newest_first=False, keep=keep
+        )
+
+    def subscriptions_by_first_word(
+        self, tenant_id: str, first_word_: str, *, after_recipient: str | None, limit: int
+    ) -> Page[Subscription]:
+        rows = sorted(
+            (f"{s.recipient_id}#{s.subscription_id}", s)
+            for (t, _), s in self.subscriptions.items()
+            if t == tenant_id
+            and first_word(s.pattern) == first_word_
+            and (after_recipient is None or s.recipient_id > after_recipient)
+        )
+        items = [s for _, s in rows[:limit]]
+        return Page(items, "more" if len(rows) >= limit else None)
+
+    # --- notifications ------------------------------------------------------------------------
     def create_notification(
-        self, notification: Notification, idempotency: IdempotencyRecord | None
+        self,
+        notification: Notification,
+        deliveries: Sequence[Delivery],
+        idempotency: IdempotencyRecord | None,
     ) -> None:
         if idempotency is not None:
             key = (idempotency.tenant_id, idempotency.key)
@@ -80,77 +280,233 @@ class FakeStore:
             if existing is not None and existing.expires_at > notification.created_at:
                 raise IdempotencyKeyTaken(idempotency.key)
             self.idempotency[key] = idempotency
-        notification.version = 1
-        self.notifications[(notification.tenant_id, notification.id)] = copy.deepcopy(notification)
+        self.notifications[(notification.tenant_id, notification.id)] = notification.model_copy(
+            deep=True
+        )
+        for delivery in deliveries:
+            self.deliveries[delivery.key] = delivery.model_copy()
 
     def get_idempotency(self, tenant_id: str, key: str) -> IdempotencyRecord | None:
         return self.idempotency.get((tenant_id, key))
 
     def get_notification(self, tenant_id: str, notification_id: str) -> Notification | None:
         stored = self.notifications.get((tenant_id, notification_id))
-        return copy.deepcopy(stored)
-
-    def save_notification(
-        self,
-        notification: Notification,
-        *,
-        add_dead_letters: Sequence[DeadLetter] = (),
-        remove_dead_letters: Sequence[DeadLetter] = (),
-    ) -> None:
-        while self.before_save:
-            hook = self.before_save.pop(0)
-            assert callable(hook)
-            hook()
-        key = (notification.tenant_id, notification.id)
-        if self.notifications[key].version != notification.version:
-            raise VersionConflict(notification.id)
-        notification.version += 1
-        self.notifications[key] = copy.deepcopy(notification)
-        for letter in add_dead_letters:
-            self.dead_letters[self._letter_key(letter)] = letter
-        for letter in remove_dead_letters:
-            self.dead_letters.pop(self._letter_key(letter), None)
-
-    @staticmethod
-    def _letter_key(letter: DeadLetter) -> tuple[str, str, str, str]:
-        return (letter.tenant_id, letter.notification_id, letter.channel.value, letter.recipient_id)
+        return None if stored is None else stored.model_copy(deep=True)
 
     def list_notifications(
         self,
         tenant_id: str,
         *,
         recipient_id: str | None,
-        status: NotificationStatus | None,
+        keep: Callable[[Notification], bool] | None,
         limit: int,
         cursor: str | None,
     ) -> Page[Notification]:
-        items = sorted(
-            (
-                n
-                for (tenant, _), n in self.notifications.items()
-                if tenant == tenant_id
-                and (recipient_id is None or n.recipient_id == recipient_id)
-                and (status is None or n.status is status)
-            ),
-            key=lambda n: n.id,
-            reverse=True,
-        )
-        start = int(cursor) if cursor else 0
-        page = items[start : start + limit]
-        more = start + limit < len(items)
-        return Page(page, str(start + limit) if more else None)
+        rows = [
+            (nid, n.model_copy(deep=True))
+            for (t, nid), n in self.notifications.items()
+            if t == tenant_id and (recipient_id is None or n.recipient_id == recipient_id)
+        ]
+        scope = f"notifications:{tenant_id}:{recipient_id}"
+        return paged(rows, scope, limit=limit, cursor=cursor, newest_first=True, keep=keep)
 
-    def due_for_sweep(self, now: datetime, limit: int) -> list[Notification]:
+    def list_deliveries(
+        self,
+        tenant_id: str,
+        notification_id: str,
+        *,
+        keep: Callable[[Delivery], bool] | None,
+        limit: int,
+        cursor: str | None,
+    ) -> Page[Delivery]:
+        rows = [
+            (f"{d.recipient_id}#{d.channel.value}", d.model_copy())
+            for key, d in self.deliveries.items()
+            if key.tenant_id == tenant_id and key.notification_id == notification_id
+        ]
+        scope = f"deliveries:{tenant_id}:{notification_id}"
+        return paged(rows, scope, limit=limit, cursor=cursor, newest_first=False, keep=keep)
+
+    def cancel_notification(self, tenant_id: str, notification_id: str, at: datetime) -> None:
+        notification = self.notifications[(tenant_id, notification_id)]
+        notification.cancelled_at = notification.cancelled_at or at
+
+    # --- deliveries ---------------------------------------------------------------------------
+    def get_delivery(self, key: DeliveryKey) -> Delivery | None:
+        found = self.deliveries.get(key)
+        return None if found is None else found.model_copy()
+
+    def claim(
+        self, key: DeliveryKey, *, token: str, now: datetime, until: datetime, sweep_at: datetime
+    ) -> Claim | None:
+        self._before_write()
+        delivery = self.deliveries.get(key)
+        if delivery is None:
+            return None
+        due = (
+            delivery.status in (DeliveryStatus.PENDING, DeliveryStatus.RETRYING)
+            and (delivery.next_attempt_at is None or delivery.next_attempt_at <= now)
+            and (delivery.lease_until is None or delivery.lease_until <= now)
+        )
+        if not due:
+            return Claim(delivery.model_copy(), held=False)
+        delivery.lease_token = token
+        delivery.lease_until = until
+        delivery.sweep_at = sweep_at
+        return Claim(delivery.model_copy(), held=True)
+
+    def record(
+        self, delivery: Delivery, *, previous: DeliveryStatus, token: str | None, first: bool
+    ) -> bool:
+        self._before_write()
+        stored = self.deliveries.get(delivery.key)
+        if stored is None:
+            return False
+        if token is not None and stored.lease_token != token:
+            return False
+        if token is None and stored.status is not previous:
+            return False
+        self.deliveries[delivery.key] = delivery.model_copy()
+        self._count(
+            delivery, {previous: -1, delivery.status: 1} if previous is not delivery.status else {}
+        )
+        notification = self.notifications.get((delivery.tenant_id, delivery.notification_id))
+        if notification is not None and first:
+            notification.attempted += 1
+        return True
+
+    def _count(self, delivery: Delivery, moves: dict[DeliveryStatus, int]) -> None:
+        notification = self.notifications.get((delivery.tenant_id, delivery.notification_id))
+        if notification is None:
+            return
+        for status, change in moves.items():
+            setattr(notification.counts, status.value, notification.counts.of(status) + change)
+        if delivery.inline and notification.deliveries is not None:
+            notification.deliveries = [
+                delivery.model_copy() if d.channel is delivery.channel else d
+                for d in notification.deliveries
+            ]
+
+    def reopen(
+        self, deliveries: Sequence[Delivery], *, now: datetime, sweep_at: datetime
+    ) -> list[Delivery]:
+        reopened = []
+        for delivery in deliveries:
+            stored = self.deliveries.get(delivery.key)
+            if stored is None or stored.status is not DeliveryStatus.FAILED:
+                continue
+            fresh = stored.model_copy()
+            fresh.status = DeliveryStatus.PENDING
+            fresh.budget_attempts = 0
+            fresh.failed_at = None
+            fresh.next_attempt_at = None
+            fresh.lease_token = None
+            fresh.lease_until = None
+            fresh.sweep_at = sweep_at
+            fresh.sweeps = 0
+            self.deliveries[fresh.key] = fresh
+            self._count(fresh, {DeliveryStatus.FAILED: -1, DeliveryStatus.PENDING: 1})
+            reopened.append(fresh.model_copy())
+        return reopened
+
+    def bump_sweep(self, delivery: Delivery, *, sweep_at: datetime) -> bool:
+        stored = self.deliveries.get(delivery.key)
+        if (
+            stored is None
+            or stored.status is not delivery.status
+            or stored.sweep_at != delivery.sweep_at
+        ):
+            return False
+        stored.sweep_at = sweep_at
+        stored.sweeps += 1
+        return True
+
+    def _before_write(self) -> None:
+        while self.before_write:
+            self.before_write.pop(0)()
+
+    # --- fan-out ------------------------------------------------------------------------------
+    def _stored_fanout(self, notification: Notification) -> tuple[Notification, Fanout] | None:
+        stored = self.notifications.get((notification.tenant_id, notification.id))
+        if stored is None or stored.fanout is None:
+            return None
+        return stored, stored.fanout
+
+    def begin_page(self, notification: Notification) -> bool:
+        found = self._stored_fanout(notification)
+        expected = (notification.fanout or Fanout()).cursor
+        if found is None:
+            return False
+        _, fanout = found
+        if fanout.done or fanout.error is not None or fanout.cursor != expected:
+            return False
+        fanout.writing = expected or ""
+        return True
+
+    def existing_deliveries(self, keys: Sequence[DeliveryKey]) -> dict[DeliveryKey, Delivery]:
+        return {key: self.deliveries[key].model_copy() for key in keys if key in self.deliveries}
+
+    def put_deliveries(self, deliveries: Sequence[Delivery]) -> None:
+        for delivery in deliveries:
+            self.deliveries[delivery.key] = delivery.model_copy()
+
+    def checkpoint_page(
+        self,
+        notification: Notification,
+        *,
+        cursor: str | None,
+        counts: Counts,
+        recipients: int,
+        done: bool,
+        sweep_at: datetime | None,
+    ) -> bool:
+        found = self._stored_fanout(notification)
+        start = (notification.fanout or Fanout()).cursor or ""
+        if found is None:
+            return False
+        stored, fanout = found
+        if fanout.writing != start or fanout.done:
+            return False
+        fanout.cursor = cursor
+        fanout.writing = None
+        fanout.done = done
+        fanout.pages += 1
+        for status in DeliveryStatus:
+            setattr(stored.counts, status.value, stored.counts.of(status) + counts.of(status))
+        stored.recipients += recipients
+        stored.sweep_at = sweep_at
+        stored.sweeps = 0 if sweep_at is not None else stored.sweeps
+        return True
+
+    def fail_fanout(self, notification: Notification, error: str) -> None:
+        stored = self.notifications[(notification.tenant_id, notification.id)]
+        assert stored.fanout is not None
+        stored.fanout.error = error
+        stored.sweep_at = None
+
+    def bump_notification_sweep(self, notification: Notification, *, sweep_at: datetime) -> bool:
+        stored = self.notifications.get((notification.tenant_id, notification.id))
+        if stored is None or stored.sweep_at != notification.sweep_at:
+            return False
+        stored.sweep_at = sweep_at
+        stored.sweeps += 1
+        return True
+
+    # --- sweep --------------------------------------------------------------------------------
+    def due_for_sweep(self, now: datetime, limit: int) -> list[Swept]:
         due = [
-            copy.deepcopy(n)
-            for n in self.notifications.values()
+            Swept(delivery=key)
+            for key, d in self.deliveries.items()
+            if d.sweep_at is not None and d.sweep_at <= now and not d.status.is_final
+        ]
+        due += [
+            Swept(notification=key)
+            for key, n in self.notifications.items()
             if n.sweep_at is not None and n.sweep_at <= now
         ]
         return due[:limit]
 
-    def put_inbox_item(self, item: InboxItem) -> None:
-        self.inbox.setdefault((item.tenant_id, item.recipient_id, item.notification_id), item)
-
+    # --- inbox --------------------------------------------------------------------------------
     def list_inbox(
         self,
         tenant_id: str,
@@ -161,40 +517,64 @@ class FakeStore:
         limit: int,
         cursor: str | None,
     ) -> Page[InboxItem]:
-        items = sorted(
-            (
-                i
-                for (t, r, n), i in self.inbox.items()
-                if t == tenant_id
-                and r == recipient_id
-                and n >= since_id
-                and (not unread_only or i.read_at is None)
-            ),
-            key=lambda i: i.notification_id,
-            reverse=True,
-        )
-        return Page(items[:limit], None)
+        rows = []
+        for key, delivery in self.deliveries.items():
+            if (
+                key.tenant_id != tenant_id
+                or key.recipient_id != recipient_id
+                or key.channel is not Channel.INBOX
+                or delivery.status is not DeliveryStatus.DELIVERED
+                or key.notification_id < since_id
+                or (unread_only and delivery.read_at is not None)
+            ):
+                continue
+            notification = self.notifications[(tenant_id, key.notification_id)]
+            item = InboxItem(
+                tenant_id=tenant_id,
+                recipient_id=recipient_id,
+                notification_id=key.notification_id,
+                content=notification.content,
+                created_at=delivery.created_at or notification.created_at,
+                read_at=delivery.read_at,
+            )
+            rows.append((key.notification_id, item))
+        scope = f"inbox:{tenant_id}:{recipient_id}:{unread_only}"
+        return paged(rows, scope, limit=limit, cursor=cursor, newest_first=True)
 
     def mark_read(
         self, tenant_id: str, recipient_id: str, notification_id: str, at: datetime
     ) -> bool:
-        item = self.inbox.get((tenant_id, recipient_id, notification_id))
-        if item is None:
+        delivery = self.deliveries.get(
+            DeliveryKey(tenant_id, notification_id, recipient_id, Channel.INBOX)
+        )
+        if delivery is None:
             return False
-        item.read_at = item.read_at or at
+        delivery.read_at = delivery.read_at or at
         return True
 
+    # --- dead letters -------------------------------------------------------------------------
     def list_dead_letters(
         self, tenant_id: str, *, limit: int, cursor: str | None
     ) -> Page[DeadLetter]:
-        items = sorted(
-            (dl for dl in self.dead_letters.values() if dl.tenant_id == tenant_id),
-            key=lambda dl: dl.failed_at,
-            reverse=True,
-        )
-        start = int(cursor) if cursor else 0
-        more = start + limit < len(items)
-        return Page(items[start : start + limit], str(start + limit) if more else None)
+        rows = [
+            (
+                f"{d.failed_at.isoformat()}#{d.notification_id}#{d.channel.value}#{d.recipient_id}",
+                DeadLetter(
+                    tenant_id=d.tenant_id,
+                    notification_id=d.notification_id,
+                    channel=d.channel,
+                    recipient_id=d.recipient_id,
+                    attempts=d.attempts,
+                    last_error=d.last_error,
+                    failed_at=d.failed_at,
+                ),
+            )
+            for d in self.deliveries.values()
+            if d.tenant_id == tenant_id
+            and d.status is DeliveryStatus.FAILED
+            and d.failed_at is not None
+        ]
+        return paged(rows, f"dead:{tenant_id}", limit=limit, cursor=cursor, newest_first=True)
 
     def table_reachable(self) -> bool:
         return True
@@ -202,17 +582,30 @@ class FakeStore:
 
 @dataclass
 class FakePublisher:
-    events: list[NotificationEvent] = field(default_factory=list)
-    dead: list[DeadLetterMessage] = field(default_factory=list)
+    announced: list[tuple[DeliveryMessage, list[Channel]]] = field(default_factory=list)
+    fanouts: list[FanoutMessage] = field(default_factory=list)
+    queued: list[tuple[Channel, DeliveryMessage]] = field(default_factory=list)
+    dead: list[tuple[Channel, DeadLetterMessage]] = field(default_factory=list)
     failing: bool = False
 
-    def publish(self, event: NotificationEvent) -> None:
+    def announce(self, message: DeliveryMessage, channels: Sequence[Channel]) -> None:
+        self._check()
+        self.announced.append((message, list(channels)))
+
+    def start_fanout(self, message: FanoutMessage) -> None:
+        self._check()
+        self.fanouts.append(message)
+
+    def enqueue(self, channel: Channel, messages: Sequence[DeliveryMessage]) -> None:
+        self._check()
+        self.queued += [(channel, message) for message in messages]
+
+    def dead_letter(self, channel: Channel, message: DeadLetterMessage) -> None:
+        self.dead.append((channel, message))
+
+    def _check(self) -> None:
         if self.failing:
             raise PublishFailed("SNS is down")
-        self.events.append(event)
-
-    def dead_letter(self, message: DeadLetterMessage) -> None:
-        self.dead.append(message)
 
 
 class ScriptedSender:
@@ -221,38 +614,15 @@ class ScriptedSender:
     def __init__(self, channel: Channel, *outcomes: SendOutcome) -> None:
         self.channel = channel
         self._outcomes = list(outcomes)
-        self.sent: list[tuple[str, str | None]] = []
-        self.during_send: list[object] = []
+        self.sent: list[tuple[str, str, str | None]] = []
+        self.during_send: list[Callable[[], None]] = []
 
-    def send(self, notification: Notification, delivery: Delivery, tenant: Tenant) -> SendOutcome:
-        self.sent.append((notification.id, delivery.webhook_id))
+    def send(self, outgoing: Outgoing, delivery: Delivery, tenant: Tenant) -> SendOutcome:
+        self.sent.append((outgoing.notification_id, delivery.recipient_id, delivery.webhook_id))
         while self.during_send:
-            hook = self.during_send.pop(0)
-            assert callable(hook)
-            hook()
+            self.during_send.pop(0)()
         return self._outcomes.pop(0) if self._outcomes else SendOutcome.ok()
 
 
 class Crash(BaseException):
     """Stands for the process dying at a crash point."""
-
-
-@dataclass
-class FakeFaults:
-    crash_at: set[str] = field(default_factory=set)
-    publish_failures: int = 0
-    witnessed: list[tuple[str, str]] = field(default_factory=list)
-
-    def witness(self, event: str, subject: str) -> None:
-        self.witnessed.append((event, subject))
-
-    def crash_point(self, point: str, subject: str) -> None:
-        if point in self.crash_at:
-            self.crash_at.discard(point)
-            raise Crash(point)
-
-    def publish_fails(self, subject: str) -> bool:
-        if self.publish_failures:
-            self.publish_failures -= 1
-            return True
-        return False

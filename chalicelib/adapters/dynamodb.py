@@ -656,12 +656,8 @@ class DynamoStore:
             put["ConditionExpression"] = "lease_token = :token"
             put["ExpressionAttributeValues"] = {":token": _s(token)}
         else:
-            put["ConditionExpression"] = "st IN (:pending, :retrying, :scheduled)"
-            put["ExpressionAttributeValues"] = {
-                ":pending": _s(DeliveryStatus.PENDING.value),
-                ":retrying": _s(DeliveryStatus.RETRYING.value),
-                ":scheduled": _s(DeliveryStatus.SCHEDULED.value),
-            }
+            put["ConditionExpression"] = "st = :previous"
+            put["ExpressionAttributeValues"] = {":previous": _s(previous.value)}
         update = self._count_update(
             delivery.tenant_id,
             delivery.notification_id,
@@ -1064,10 +1060,7 @@ class DynamoStore:
         notification.attempted = int(item.get("n_attempted", {"N": "0"})["N"])
         if "dlv" in item:
             notification.deliveries = sorted(
-                (
-                    Delivery.model_validate_json(value["S"])
-                    for value in item["dlv"]["M"].values()
-                ),
+                (Delivery.model_validate_json(value["S"]) for value in item["dlv"]["M"].values()),
                 key=lambda d: list(Channel).index(d.channel),
             )
         if "fo_done" in item:

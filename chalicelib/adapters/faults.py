@@ -125,7 +125,14 @@ class WitnessedDeliveryStore:
     ) -> bool:
         recorded = self._inner.record(delivery, previous=previous, token=token, first=first)
         if delivery.status is DeliveryStatus.DELIVERED:
-            self._faults.note("recorded" if recorded else "superseded", delivery.key.subject())
+            if recorded:
+                self._faults.note("recorded", delivery.key.subject())
+            elif (current := self._inner.get_delivery(delivery.key)) is None or (
+                current.status.is_final
+            ):
+                # Stored as final by another attempt: this success ends here. (An open one
+                # means the success is written again over it.)
+                self._faults.note("superseded", delivery.key.subject())
         return recorded
 
     def reopen(

@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 # How long a send waits for a slot of a failing endpoint before it looks again.
 BUSY_ENDPOINT_WAIT_SECONDS = 2.0
 NOTIFICATION_CACHE_SIZE = 256
+MAX_WRITE_RACES = 10
 
 
 @dataclass(frozen=True)
@@ -194,18 +195,23 @@ class DeliveryService:
         self, delivery: Delivery, token: str, outcome: SendOutcome, admission: Admission | None
     ) -> Progress:
         now = self._clock.now()
-        updated = self.apply(delivery, outcome, now)
-        recorded = self._deliveries.record(
-            updated,
-            previous=delivery.status,
-            token=None if outcome.delivered else token,
-            first=delivery.attempts == 0,
-        )
-        if not recorded:
-            # Someone else recorded first (a success is final; a lost lease's failure does
-            # not count): what stands now decides what comes next.
+        for _ in range(MAX_WRITE_RACES):
+            updated = self.apply(delivery, outcome, now)
+            if self._deliveries.record(
+                updated,
+                previous=delivery.status,
+                token=None if outcome.delivered else token,
+                first=delivery.attempts == 0,
+            ):
+                break
+            # Someone else wrote first. A failure counts only under its own lease; a success
+            # is recorded over whatever open state stands now, and never over a final one.
             current = self._deliveries.get_delivery(delivery.key)
-            return Progress(finished=True) if current is None else progress_of(current, now)
+            if current is None or not outcome.delivered or current.status.is_final:
+                return Progress(finished=True) if current is None else progress_of(current, now)
+            delivery = current
+        else:
+            raise RuntimeError(f"delivery {delivery.key.subject()}: too many concurrent writers")
         if delivery.channel is Channel.WEBHOOK:
             if outcome.delivered:
                 self._endpoints.succeeded(delivery, admission)

@@ -101,7 +101,9 @@ class TopicReach:
     ) -> tuple[list[Matched], str | None]:
         """(recipients after ``after`` with their matching subscriptions, up to ``limit`` of
         them; the last recipient examined when more may follow, else None)."""
-        fetch = limit
+        # One more than a page: with one subscription per recipient, a full page of
+        # recipients ends before the first one left out.
+        fetch = limit + 1
         while True:
             lists = [
                 self._subscriptions.subscriptions_by_first_word(

@@ -10,7 +10,10 @@ import pytest
 from werkzeug.wrappers import Response
 
 from chalicelib import triggers
-from chalicelib.models.api import NotificationIn, RecipientIn
+from chalicelib.domain.notifications import SendNotification
+from chalicelib.domain.recipients import RecipientDetails
+from chalicelib.models.common import Channel
+from chalicelib.models.stored import Content
 from chalicelib.settings import Settings, Stage
 from chalicelib.wiring import Services, build_services, use_services
 from infra.provision import Provisioned
@@ -48,7 +51,7 @@ def hook(tenant: tuple[str, str]) -> Iterator[Receiver]:
 
 
 def deliveries_queue(provisioned: Provisioned) -> tuple[str, str]:
-    name = next(name for name in provisioned.queue_urls if not name.endswith("-dlq"))
+    name = Settings(stage=Stage.LOCAL).delivery_queue(Channel.WEBHOOK)
     return provisioned.queue_urls[name], provisioned.queue_arns[name]
 
 
@@ -73,11 +76,14 @@ def receive(
 
 
 def send_notification(services: Services, tenant: str, hook: Receiver) -> str:
-    services.recipients.put(tenant, "alice", RecipientIn(webhook_url=hook.url))
-    request = NotificationIn(recipient_id="alice", title="Disk almost full", channels=["webhook"])
-    return services.notifications.accept(
-        tenant, request, fingerprint=str(uuid.uuid4()), header_key=None
-    ).notification.id
+    services.recipients.put(tenant, "alice", RecipientDetails(webhook_url=hook.url))
+    command = SendNotification(
+        content=Content(title="Disk almost full"),
+        recipient_id="alice",
+        channels=[Channel.WEBHOOK],
+        fingerprint=str(uuid.uuid4()),
+    )
+    return services.notifications.accept(tenant, command).notification.id
 
 
 def test_redelivering_the_same_message_sends_no_second_webhook(
@@ -91,8 +97,8 @@ def test_redelivering_the_same_message_sends_no_second_webhook(
     message = receive(moto, provisioned, notification_id)
     _, arn = deliveries_queue(provisioned)
     event = {"Records": [sqs_record(message, arn, "us-east-1")]}
-    assert triggers.deliver(event, Context()) == {"batchItemFailures": []}
-    assert triggers.deliver(event, Context()) == {"batchItemFailures": []}
+    assert triggers.deliver(Channel.WEBHOOK, event, Context()) == {"batchItemFailures": []}
+    assert triggers.deliver(Channel.WEBHOOK, event, Context()) == {"batchItemFailures": []}
     received = hook.for_notification(notification_id)
     assert len(received) == 1
     assert received[0].webhook_id == f"msg_{notification_id}"
@@ -110,7 +116,9 @@ def test_a_retry_is_scheduled_through_the_messages_visibility(
     notification_id = send_notification(services, tenant[0], hook)
     message = receive(moto, provisioned, notification_id)
     _, arn = deliveries_queue(provisioned)
-    result = triggers.deliver({"Records": [sqs_record(message, arn, "us-east-1")]}, Context())
+    result = triggers.deliver(
+        Channel.WEBHOOK, {"Records": [sqs_record(message, arn, "us-east-1")]}, Context()
+    )
     assert result == {"batchItemFailures": [{"itemIdentifier": message["MessageId"]}]}
     again = receive(moto, provisioned, notification_id, wait=10.0)
     assert again["MessageId"] == message["MessageId"]

@@ -11,8 +11,8 @@ import pytest
 from chalicelib.adapters.webhook import WebhookSender
 from chalicelib.domain.webhook_targets import order_addresses
 from chalicelib.models.common import Channel
-from chalicelib.models.stored import Delivery, Notification, Tenant
-from chalicelib.ports import SendOutcome
+from chalicelib.models.stored import Content, Delivery, Tenant
+from chalicelib.ports import Outgoing, SendOutcome
 from tests.fakes import FakeClock
 from tests.harness import answering, poll
 
@@ -39,21 +39,22 @@ def sender(**kwargs: object) -> WebhookSender:
 
 def send(webhooks: WebhookSender, url: str) -> tuple[SendOutcome, float]:
     clock = FakeClock()
-    notification = Notification(
-        tenant_id="acme",
-        id="01JABCDEFGHJKMNPQRSTVWXYZ0",
+    outgoing = Outgoing(
+        notification_id="01JABCDEFGHJKMNPQRSTVWXYZ0",
         created_at=clock.now(),
-        recipient_id="alice",
-        channels=[Channel.WEBHOOK],
-        title="t",
-        deliveries=[],
+        content=Content(title="t"),
     )
     delivery = Delivery(
-        channel=Channel.WEBHOOK, recipient_id="alice", address=url, webhook_id="msg_1"
+        tenant_id="acme",
+        notification_id=outgoing.notification_id,
+        channel=Channel.WEBHOOK,
+        recipient_id="alice",
+        address=url,
+        webhook_id="msg_1",
     )
     tenant = Tenant(name="acme", webhook_secret="whsec_" + "A" * 32, created_at=clock.now())
     started = time.monotonic()
-    outcome = webhooks.send(notification, delivery, tenant)
+    outcome = webhooks.send(outgoing, delivery, tenant)
     return outcome, time.monotonic() - started
 
 

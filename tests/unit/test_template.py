@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from cfnlint.api import ManualArgs, lint
 
+from chalicelib.models.common import Channel
 from chalicelib.settings import Stage
 from infra.chalice_app import ChaliceApp, read_in_child
 from infra.resources import PROJECT_DIR, Definition, definition, stage_settings
@@ -299,7 +300,7 @@ def test_functions_run_with_the_stage_configuration_and_the_topic_arn(
 def test_prod_gives_deliver_its_own_memory_and_timeout(
     deployments: dict[Stage, Deployment],
 ) -> None:
-    _, deliver = deployments[Stage.PROD].function_of("app.deliver")
+    _, deliver = deployments[Stage.PROD].function_of("app.deliver_webhook")
     _, sweep = deployments[Stage.PROD].function_of("app.sweep")
 
     assert (deliver["Properties"]["MemorySize"], deliver["Properties"]["Timeout"]) == (1024, 60)
@@ -390,31 +391,48 @@ def test_the_api_works_on_the_table_and_publishes_to_the_topic_only(
 
     grants = granted(deployment, "app.app")
 
-    assert services_of(grants) == {"logs", "dynamodb", "sns"}
+    assert services_of(grants) == {"logs", "dynamodb", "sns", "sqs"}
     assert grants[resource_key({"Fn::GetAtt": [table_id, "Arn"]})] == {
         "dynamodb:GetItem",
         "dynamodb:PutItem",
         "dynamodb:DeleteItem",
         "dynamodb:UpdateItem",
         "dynamodb:Query",
+        "dynamodb:BatchGetItem",
     }
     assert grants[resource_key({"Ref": topic_id})] == {"sns:Publish"}
+    queued = {
+        action
+        for resource, actions in grants.items()
+        if "sqs:" in "".join(actions)
+        for action in actions
+    }
+    assert queued == {"sqs:GetQueueUrl", "sqs:SendMessage"}
 
 
-def test_only_deliver_sends_email_and_sms_and_touches_the_queues(
-    deployment: Deployment,
+@pytest.mark.parametrize(
+    ("channel", "sends"),
+    [("webhook", set()), ("email", {"ses"}), ("sms", {"sns"})],
+)
+def test_each_channel_has_a_function_of_its_own_on_its_own_queue(
+    deployment: Deployment, channel: str, sends: set[str]
 ) -> None:
     settings = stage_settings(deployment.stage)
-    queue_id, _ = deployment.named("AWS::SQS::Queue", "QueueName", settings.deliveries_queue_name)
-    dlq_id, _ = deployment.named("AWS::SQS::Queue", "QueueName", settings.deliveries_dlq_name)
-
-    deliver = granted(deployment, "app.deliver")
-    others = services_of(granted(deployment, "app.app")) | services_of(
-        granted(deployment, "app.sweep")
+    queue_id, _ = deployment.named(
+        "AWS::SQS::Queue", "QueueName", settings.delivery_queue(Channel(channel))
+    )
+    dlq_id, _ = deployment.named(
+        "AWS::SQS::Queue", "QueueName", settings.delivery_dlq(Channel(channel))
     )
 
-    assert services_of(deliver) == {"logs", "dynamodb", "sqs", "ses", "sns"}
-    assert others.isdisjoint({"ses", "sqs"})
+    deliver = granted(deployment, f"app.deliver_{channel}")
+
+    assert services_of(deliver) == {"logs", "dynamodb", "sqs", *sends}
+    queues = {resource for resource, actions in deliver.items() if "sqs:GetQueueUrl" in actions}
+    assert queues == {
+        resource_key({"Fn::GetAtt": [queue_id, "Arn"]}),
+        resource_key({"Fn::GetAtt": [dlq_id, "Arn"]}),
+    }
     assert deliver[resource_key({"Fn::GetAtt": [queue_id, "Arn"]})] == {
         "sqs:ReceiveMessage",
         "sqs:DeleteMessage",
@@ -429,8 +447,16 @@ def test_only_deliver_sends_email_and_sms_and_touches_the_queues(
     }
 
 
+def test_only_the_email_and_sms_functions_send_email_and_sms(deployment: Deployment) -> None:
+    others = [
+        services_of(granted(deployment, name))
+        for name in ("app.app", "app.sweep", "app.fanout", "app.deliver_webhook")
+    ]
+    assert all(found.isdisjoint({"ses"}) for found in others)
+
+
 def test_email_is_sent_only_from_the_sender_address(deployment: Deployment) -> None:
-    _, deliver = deployment.function_of("app.deliver")
+    _, deliver = deployment.function_of("app.deliver_email")
     role_id = deliver["Properties"]["Role"]["Fn::GetAtt"][0]
     [statement] = [
         statement
@@ -503,4 +529,11 @@ def test_the_command_writes_the_template_of_the_stage(tmp_path: Path) -> None:
         for resource in written["Resources"].values()
         if resource["Type"] == "AWS::Lambda::Function"
     ]
-    assert sorted(functions) == ["tocsin-prod", "tocsin-prod-deliver", "tocsin-prod-sweep"]
+    assert sorted(functions) == [
+        "tocsin-prod",
+        "tocsin-prod-deliver_email",
+        "tocsin-prod-deliver_sms",
+        "tocsin-prod-deliver_webhook",
+        "tocsin-prod-fanout",
+        "tocsin-prod-sweep",
+    ]
