@@ -37,8 +37,10 @@ log = logging.getLogger(__name__)
 # are bridged by sending the message again.
 MAX_VISIBILITY_SECONDS = 12 * 3600
 VISIBILITY_MARGIN_SECONDS = 60
-# Leave a record for a later invocation when less than this remains of the function's time.
+# Leave a record for a later invocation when less than this remains of the function's time
+# (a delivery takes at most the webhook deadline; a fan-out page a few seconds).
 MIN_REMAINING_MS = 15_000
+FANOUT_MIN_REMAINING_MS = 5_000
 # Time the sweep leaves unused at the end of its invocation.
 SWEEP_MARGIN_MS = 5_000
 
@@ -97,7 +99,11 @@ class LookLater:
 
 
 def _each_record(
-    event: dict[str, Any], context: Any, handle: Callable[[SQSRecord], Progress]
+    event: dict[str, Any],
+    context: Any,
+    handle: Callable[[SQSRecord], Progress],
+    *,
+    min_remaining_ms: int = MIN_REMAINING_MS,
 ) -> dict[str, Any]:
     """Powertools' batch processor over the records; those that need another look later stay
     queued with their visibility set to the wait."""
@@ -105,8 +111,8 @@ def _each_record(
     later = LookLater()
 
     def record_handler(record: SQSRecord) -> None:
-        remaining = getattr(context, "get_remaining_time_in_millis", lambda: MIN_REMAINING_MS)()
-        if remaining < MIN_REMAINING_MS:
+        remaining = getattr(context, "get_remaining_time_in_millis", lambda: min_remaining_ms)()
+        if remaining < min_remaining_ms:
             later.add(record, 0)
         try:
             progress = handle(record)
@@ -162,7 +168,7 @@ def fanout(event: dict[str, Any], context: Any) -> dict[str, Any]:
         ):
             return services().fanout.expand(message.tenant_id, message.notification_id)
 
-    return _each_record(event, context, handle)
+    return _each_record(event, context, handle, min_remaining_ms=FANOUT_MIN_REMAINING_MS)
 
 
 def sweep(context: Any = None) -> dict[str, int]:

@@ -4,12 +4,15 @@ the record of it.
 
 The stack runs as `make run` runs it, with every injected fault on: function crashes before and
 after a send (probability per attempt), SNS publish failures after the table write, a receiver
-that answers 5xx or stalls past the webhook timeout, and the trigger runner killed outright
-(SIGKILL) and restarted by the supervisor mid-run. The receiver counts by ``webhook-id``.
+that answers 5xx or stalls past the webhook timeout, the trigger runner killed outright
+(SIGKILL) and restarted by the supervisor mid-run, and, for notifications to a topic, fan-out
+crashes between the batch writes of a page and between pages. The receiver counts by
+``webhook-id`` (one per notification and recipient).
 
-Accounting after the deadline, per accepted notification:
-- delivered: its webhook got a 2xx and its status says so;
-- failed and visible: its delivery is ``failed`` and listed by /v1/dead-letters;
+Accounting after the deadline, per expected webhook delivery (each one-recipient notification,
+and each subscriber of each topic notification):
+- delivered: the receiver got a 2xx and the delivery's status says so;
+- failed and visible: the delivery is ``failed`` and listed by /v1/dead-letters;
 - lost: anything else.
 A webhook-id that got more than one 2xx is a duplicate success. It is explained when a process
 died between an earlier 2xx of it and the record of that success (an injected crash at that
@@ -53,6 +56,12 @@ class FaultPlan:
     receiver_stalls: float = 0.02
     runner_kills: int = 2
     webhook_timeout: float = 2.0
+    # Notifications to a topic with this many webhook subscribers (inbox too), expanded in
+    # pages of fanout_page_size with a crash chance at each batch write and page end.
+    topic_notifications: int = 0
+    topic_subscribers: int = 40
+    fanout_page_size: int = 20
+    crash_in_fanout: float = 0.08
     clients: int = 8
     deadline_seconds: float = 300.0
     seed: int = 20261201
@@ -115,9 +124,9 @@ class FaultyReceiver:
         return "ok"
 
     def succeeded(self) -> set[str]:
-        """Notification ids whose webhook got a 2xx so far."""
+        """Webhook ids that got a 2xx so far."""
         with self._lock:
-            return {webhook_id.removeprefix("msg_") for webhook_id in self.successes}
+            return set(self.successes)
 
     def serve(self) -> ThreadingHTTPServer:
         receiver = self
@@ -165,6 +174,8 @@ class CampaignStack:
             "TOCSIN_FAULT_PUBLISH_FAILURE": str(plan.publish_failure),
             "TOCSIN_FAULT_JOURNAL": str(self.journal),
             "TOCSIN_WEBHOOK_TIMEOUT_SECONDS": str(plan.webhook_timeout),
+            "TOCSIN_FAULT_CRASH_IN_FANOUT": str(plan.crash_in_fanout),
+            "TOCSIN_FANOUT_PAGE_SIZE": str(plan.fanout_page_size),
         }
         self._stack = StackProcess(state_dir, env=env, reload=False)
         info = self._stack.wait_ready()
@@ -223,20 +234,55 @@ def _every_item(api: str, key: str, path: str) -> Iterator[dict[str, Any]]:
         params["cursor"] = page["next"]
 
 
-def _all_notifications(api: str, key: str) -> dict[str, dict[str, Any]]:
-    return {item["id"]: item for item in _every_item(api, key, "/v1/notifications")}
-
-
-def _dead_letter_ids(api: str, key: str) -> set[str]:
-    return {item["notification_id"] for item in _every_item(api, key, "/v1/dead-letters")}
+def _dead_letter_keys(api: str, key: str) -> set[tuple[str, str]]:
+    return {
+        (item["notification_id"], item["recipient_id"])
+        for item in _every_item(api, key, "/v1/dead-letters")
+        if item["channel"] == "webhook"
+    }
 
 
 FINAL = {"delivered", "failed", "partially_delivered", "skipped"}
+SINGLE_RECIPIENT = "faulty"
+TOPIC = "faults.campaign"
+
+
+def webhook_id_of(notification_id: str, recipient_id: str) -> str:
+    """As Tocsin makes it: per notification, and per recipient for a topic's."""
+    if recipient_id == SINGLE_RECIPIENT:
+        return f"msg_{notification_id}"
+    return f"msg_{notification_id}_{recipient_id}"
 
 
 def run_campaign(plan: FaultPlan, state_dir: Path | None = None) -> FaultReport:
     with tempfile.TemporaryDirectory(prefix="tocsin-faults-") as tmp:
         return _run(plan, state_dir or Path(tmp))
+
+
+def _subscribers(plan: FaultPlan) -> list[str]:
+    return [f"sub-{index:04d}" for index in range(plan.topic_subscribers)]
+
+
+def _set_up(api: str, key: str, hook: str, plan: FaultPlan) -> None:
+    session = _session(key)
+    session.put(
+        f"{api}/v1/recipients/{SINGLE_RECIPIENT}", json={"webhook_url": hook}, timeout=30
+    ).raise_for_status()
+    if not plan.topic_notifications:
+        return
+    for recipient in _subscribers(plan):
+        session.put(
+            f"{api}/v1/recipients/{recipient}", json={"webhook_url": hook}, timeout=30
+        ).raise_for_status()
+        session.put(
+            f"{api}/v1/subscriptions/{recipient}",
+            json={
+                "recipient_id": recipient,
+                "pattern": "faults.#",
+                "channels": ["webhook", "inbox"],
+            },
+            timeout=30,
+        ).raise_for_status()
 
 
 def _run(plan: FaultPlan, state_dir: Path) -> FaultReport:
@@ -250,14 +296,14 @@ def _run(plan: FaultPlan, state_dir: Path) -> FaultReport:
     killed: list[int] = []
     try:
         api, key = stack.api_url, stack.api_key
-        hook = f"http://127.0.0.1:{server.server_address[1]}/hook"
-        _session(key).put(
-            f"{api}/v1/recipients/faulty", json={"webhook_url": hook}, timeout=30
-        ).raise_for_status()
+        _set_up(api, key, f"http://127.0.0.1:{server.server_address[1]}/hook", plan)
+        total = plan.notifications + plan.topic_notifications
         kill_at = {
-            round(plan.notifications * (index + 1) / (plan.runner_kills + 1))
+            round(total * (index + 1) / (plan.runner_kills + 1))
             for index in range(plan.runner_kills)
         }
+        topic_every = total // plan.topic_notifications if plan.topic_notifications else 0
+        expected: list[tuple[str, str]] = []
         accepted: list[str] = []
         lock = threading.Lock()
         local = threading.local()
@@ -265,14 +311,21 @@ def _run(plan: FaultPlan, state_dir: Path) -> FaultReport:
         def send(index: int) -> None:
             if not hasattr(local, "session"):
                 local.session = _session(key)
+            to_topic = bool(topic_every) and index % topic_every == 0
+            target = (
+                {"topic": TOPIC}
+                if to_topic
+                else {"recipient_id": SINGLE_RECIPIENT, "channels": ["webhook"]}
+            )
             response = local.session.post(
-                f"{api}/v1/notifications",
-                json={"recipient_id": "faulty", "title": f"fault {index}", "channels": ["webhook"]},
-                timeout=60,
+                f"{api}/v1/notifications", json={**target, "title": f"fault {index}"}, timeout=60
             )
             response.raise_for_status()
+            nid = response.json()["id"]
+            recipients = _subscribers(plan) if to_topic else [SINGLE_RECIPIENT]
             with lock:
-                accepted.append(response.json()["id"])
+                accepted.append(nid)
+                expected.extend((nid, recipient) for recipient in recipients)
                 if len(accepted) in kill_at:
                     pid = stack.kill_runner()
                     if pid is not None:
@@ -280,24 +333,25 @@ def _run(plan: FaultPlan, state_dir: Path) -> FaultReport:
                         killed.append(pid)
 
         with concurrent.futures.ThreadPoolExecutor(plan.clients) as pool:
-            list(pool.map(send, range(plan.notifications)))
-        report.accepted = len(accepted)
+            list(pool.map(send, range(total)))
+        report.accepted = len(expected)
 
-        statuses = _await_final(stack, receiver, accepted, time.monotonic() + plan.deadline_seconds)
+        statuses = _await_final(stack, receiver, expected, time.monotonic() + plan.deadline_seconds)
         report.seconds = time.monotonic() - started
-        dead = _dead_letter_ids(api, key)
-        for nid in accepted:
-            notification = statuses.get(nid)
-            delivery = notification["deliveries"][0] if notification else {}
-            got_2xx = f"msg_{nid}" in receiver.successes
-            if delivery.get("status") == "delivered" and got_2xx:
+        dead = _dead_letter_keys(api, key)
+        successes = receiver.succeeded()
+        for nid, recipient in expected:
+            status = statuses.get((nid, recipient))
+            got_2xx = webhook_id_of(nid, recipient) in successes
+            subject = f"{nid}/{recipient}"
+            if status == "delivered" and got_2xx:
                 report.delivered += 1
-            elif delivery.get("status") == "failed" and nid in dead:
+            elif status == "failed" and (nid, recipient) in dead:
                 report.failed_visible += 1
             else:
-                report.lost.append(nid)
-            if (delivery.get("status") == "delivered") != got_2xx:
-                report.inconsistent.append(nid)
+                report.lost.append(subject)
+            if (status == "delivered") != got_2xx:
+                report.inconsistent.append(subject)
         _account_duplicates(report, receiver, stack.journal)
         report.webhook_requests = receiver.requests
         report.injected.update(receiver.injected)
@@ -309,31 +363,49 @@ def _run(plan: FaultPlan, state_dir: Path) -> FaultReport:
     return report
 
 
-def _await_final(
-    stack: CampaignStack, receiver: FaultyReceiver, accepted: list[str], deadline: float
-) -> dict[str, dict[str, Any]]:
-    """Waits until every accepted notification is final, firing the sweeper meanwhile.
+def _webhook_statuses(api: str, key: str, nid: str) -> dict[tuple[str, str], str]:
+    return {
+        (nid, item["recipient_id"]): item["status"]
+        for item in _every_item(api, key, f"/v1/notifications/{nid}/deliveries?channel=webhook")
+    }
 
-    Cheap checks first (the receiver's successes and the dead letters cover every id), then one
-    full listing, then single reads of what is still open: listing everything on every round
-    would cost moto a scan of the table per page."""
+
+def _await_final(
+    stack: CampaignStack,
+    receiver: FaultyReceiver,
+    expected: list[tuple[str, str]],
+    deadline: float,
+) -> dict[tuple[str, str], str]:
+    """Waits until every expected delivery is final, firing the sweeper meanwhile; returns the
+    status of each.
+
+    Cheap checks first (the receiver's successes and the dead letters cover every one), then the
+    notifications' deliveries, read again only for those still open: listing everything on every
+    round would cost moto a scan of the table per page."""
     api, key = stack.api_url, stack.api_key
     while time.monotonic() < deadline:
-        covered = receiver.succeeded()
-        if covered.union(_dead_letter_ids(api, key)).issuperset(accepted):
+        covered = {
+            (nid, recipient)
+            for nid, recipient in expected
+            if webhook_id_of(nid, recipient) in receiver.succeeded()
+        }
+        if covered.union(_dead_letter_keys(api, key)).issuperset(expected):
             break
         stack.fire_sweep()
         time.sleep(2)
-    statuses = _all_notifications(api, key)
-    session = _session(key)
+    statuses: dict[tuple[str, str], str] = {}
+    notifications = sorted({nid for nid, _ in expected})
     while time.monotonic() < deadline:
-        still_open = [nid for nid in accepted if statuses.get(nid, {}).get("status") not in FINAL]
+        for nid in notifications:
+            statuses.update(_webhook_statuses(api, key, nid))
+        still_open = {
+            nid for nid, recipient in expected if statuses.get((nid, recipient)) not in FINAL
+        }
         if not still_open:
             break
+        notifications = sorted(still_open)
         stack.fire_sweep()
         time.sleep(2)
-        for nid in still_open:
-            statuses[nid] = session.get(f"{api}/v1/notifications/{nid}", timeout=30).json()
     return statuses
 
 
@@ -352,13 +424,15 @@ def _account_duplicates(report: FaultReport, receiver: FaultyReceiver, journal: 
     if journal.exists():
         for line in journal.read_text().splitlines():
             entry = json.loads(line)
-            nid = entry["subject"].split("/")[0]
+            # Sends are written down as "{notification}/{recipient}/{channel}".
+            parts = entry["subject"].split("/")
+            subject = webhook_id_of(parts[0], parts[1]) if len(parts) == 3 else entry["subject"]
             if entry["fault"] in witnessed:
-                witnessed[entry["fault"]][nid] += 1
+                witnessed[entry["fault"]][subject] += 1
                 continue
             report.injected[entry["fault"]] += 1
             if entry["fault"] == "crash_after_send":
-                crashes_after_send[nid] += 1
+                crashes_after_send[subject] += 1
     with receiver._lock:
         successes = {webhook_id: len(times) for webhook_id, times in receiver.successes.items()}
     for webhook_id, count in successes.items():
@@ -366,7 +440,7 @@ def _account_duplicates(report: FaultReport, receiver: FaultyReceiver, journal: 
         if extra <= 0:
             continue
         report.duplicate_successes += extra
-        nid = webhook_id.removeprefix("msg_")
+        nid = webhook_id
         ended = sum(witnessed[event][nid] for event in ("failed", "recorded", "superseded"))
         deaths = witnessed["attempt"][nid] - ended
         by_crash = min(extra, crashes_after_send[nid], deaths)

@@ -32,6 +32,9 @@ from chalicelib.ports import (
 
 log = logging.getLogger(__name__)
 
+# Items per BatchWriteItem.
+BATCH_WRITE = 25
+
 
 class FaultInjector:
     """Rolls the dice for each fault point and keeps the journal."""
@@ -184,9 +187,11 @@ class FaultyFanoutStore:
         return self._inner.existing_deliveries(keys)
 
     def put_deliveries(self, deliveries: Sequence[Delivery]) -> None:
-        self._inner.put_deliveries(deliveries)
-        if deliveries:
-            self._faults.crash_point("fanout_mid_batch", deliveries[0].notification_id)
+        """Writes in DynamoDB's batches of 25, with a chance to die between two of them."""
+        for start in range(0, len(deliveries), BATCH_WRITE):
+            if start:
+                self._faults.crash_point("fanout_mid_batch", deliveries[0].notification_id)
+            self._inner.put_deliveries(deliveries[start : start + BATCH_WRITE])
 
     def checkpoint_page(
         self,

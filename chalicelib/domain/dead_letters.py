@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import builtins
-
 import contextlib
 from collections import defaultdict
 from collections.abc import Iterator

@@ -110,6 +110,9 @@ class DeliveryService:
         self._grace = sweep_grace
         self._rng = rng or random.Random()
         self._outgoing: OrderedDict[tuple[str, str], Outgoing] = OrderedDict()
+        # Endpoints this process saw fail (and not succeed since): their sends are admitted by
+        # endpoint health even on a first attempt, at no cost to healthy endpoints.
+        self._failing: OrderedDict[tuple[str, str, str], None] = OrderedDict()
 
     def process(self, key: DeliveryKey, outgoing: Outgoing | None = None) -> Progress:
         """Attempts the delivery if it is due, and records the outcome."""
@@ -127,7 +130,9 @@ class DeliveryService:
             return progress_of(delivery, now)
         admission = None
         if delivery.channel is Channel.WEBHOOK and (
-            delivery.attempts > 0 or delivery.endpoint_failing
+            delivery.attempts > 0
+            or delivery.endpoint_failing
+            or self._endpoint_of(delivery) in self._failing
         ):
             admission = self._endpoints.admit(delivery, until)
             if admission.gate is not Gate.OPEN:
@@ -138,6 +143,10 @@ class DeliveryService:
             if admission is not None:
                 self._endpoints.release(delivery, admission)
         return self._record(delivery, token, outcome, admission)
+
+    @staticmethod
+    def _endpoint_of(delivery: Delivery) -> tuple[str, str, str]:
+        return (delivery.tenant_id, delivery.recipient_id, delivery.address or "")
 
     def _hold(
         self, delivery: Delivery, token: str, admission: Admission, now: datetime
@@ -213,9 +222,14 @@ class DeliveryService:
         else:
             raise RuntimeError(f"delivery {delivery.key.subject()}: too many concurrent writers")
         if delivery.channel is Channel.WEBHOOK:
+            endpoint = self._endpoint_of(delivery)
             if outcome.delivered:
+                self._failing.pop(endpoint, None)
                 self._endpoints.succeeded(delivery, admission)
             else:
+                self._failing[endpoint] = None
+                if len(self._failing) > NOTIFICATION_CACHE_SIZE:
+                    self._failing.popitem(last=False)
                 self._endpoints.failed(delivery)
         if updated.status is DeliveryStatus.FAILED:
             self._announce_dead_letter(updated)

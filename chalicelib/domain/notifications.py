@@ -8,7 +8,6 @@ alone and announced to the fan-out queue, which expands it into deliveries a pag
 from __future__ import annotations
 
 import builtins
-
 import hashlib
 import json
 from collections.abc import Mapping

@@ -1,4 +1,6 @@
-"""Nothing lost, nothing sent twice, with every fault injected at once (≈500 notifications)."""
+"""Nothing lost, nothing sent twice, with every fault injected at once: 500 notifications to one
+recipient and 20 to a topic of 40 webhook subscribers, expanded in pages of 20 with crashes in
+the middle of a page's batch writes and between pages."""
 
 from __future__ import annotations
 
@@ -8,7 +10,9 @@ from tocsin_local.fault_campaign import FaultPlan, run_campaign
 
 
 def test_no_notification_is_lost_or_delivered_twice_under_faults(tmp_path: Path) -> None:
-    report = run_campaign(FaultPlan(notifications=500), tmp_path)
+    report = run_campaign(
+        FaultPlan(notifications=500, topic_notifications=20, crash_in_fanout=0.3), tmp_path
+    )
     print(report.summary())
     for kind in (
         "crash_before_send",
@@ -17,10 +21,12 @@ def test_no_notification_is_lost_or_delivered_twice_under_faults(tmp_path: Path)
         "receiver_5xx",
         "receiver_stall",
         "runner_kill",
+        "crash_fanout_mid_batch",
+        "crash_fanout_between_pages",
     ):
         assert report.injected[kind] >= 1, f"{kind} never fired: {report.summary()}"
     assert report.runner_restarts >= 1
-    assert report.accepted == 500
+    assert report.accepted == 500 + 20 * 40
     assert report.lost == [], report.summary()
     assert report.delivered + report.failed_visible == report.accepted
     assert report.unexplained_duplicates == [], report.summary()
