@@ -13,9 +13,9 @@ chalicelib/adapters and chalicelib/triggers before changing them):
   recipients (webhook health), the by-recipient index (a webhook's successes), its own queue
   (visibility changes, re-sends of long waits), its own DLQ (dead-letter copies); email through
   SES from the sender address; SMS through SNS straight to phone numbers.
-- ``fanout``: reads and writes of notifications, batch reads of recipients and deliveries, batch
-  writes of deliveries, the by-tenant index (subscriptions by first word), its own queue, and
-  queueing deliveries on the channel queues.
+- ``fanout``: reads and writes of notifications, queries of the table (subscriptions by the first
+  word of their pattern), batch reads of recipients and deliveries, batch writes of deliveries,
+  its own queue, and queueing deliveries on the channel queues.
 - ``sweep``: queries on the sweep index, reads and writes of deliveries and notifications,
   publishing fan-outs to the topic, and queueing deliveries on the channel queues.
 
@@ -95,8 +95,9 @@ def function_grants(definition: Definition) -> dict[str, tuple[Grant, ...]]:
             *enqueue,
         ),
         "fanout": (
-            TableGrant(table, ("GetItem", "UpdateItem", "BatchGetItem", "BatchWriteItem")),
-            TableGrant(table, ("Query",), index=GSI_BY_TENANT),
+            TableGrant(
+                table, ("GetItem", "UpdateItem", "Query", "BatchGetItem", "BatchWriteItem")
+            ),
             QueueGrant(settings.fanout_queue_name, own_queue),
             *enqueue,
         ),

@@ -24,7 +24,7 @@ from werkzeug.serving import make_server
 from tocsin_local.emulator.lifecycle import die_with_parent, stop_on_signals
 from tocsin_local.emulator.moto_sqs import correct_sqs
 from tocsin_local.loopback import LoopbackGuard
-from tocsin_local.moto_dynamodb import serialize_dynamodb
+from tocsin_local.moto_dynamodb import correct_dynamodb
 from tocsin_local.moto_outbox import timestamp_outbox
 
 # moto's own API that the local tooling uses: the outbox reads the sent emails and texts here.
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> None:
     die_with_parent()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     correct_sqs()
-    serialize_dynamodb()
+    correct_dynamodb()
     timestamp_outbox()
     app = LoopbackGuard(
         DomainDispatcherApplication(create_backend_app), allowed_paths=MOTO_API_PATHS

@@ -9,8 +9,8 @@ milliseconds.
 | tenant        | TENANT#{t}            | TENANT               |                                           |
 | API key       | APIKEY#{prefix}       | APIKEY               |                                           |
 | recipient     | T#{t}#R#{r}           | RECIPIENT            |                                           |
-| subscription  | T#{t}#S#{id}          | SUBSCRIPTION         | gsi1 T#{t}#SW#{first word} / {r}#{id};    |
-|               |                       |                      | gsi2 T#{t}#S / {id}                       |
+| subscription  | T#{t}#S#{id}          | SUBSCRIPTION         | gsi2 T#{t}#S / {id}                       |
+| its copy      | T#{t}#SW#{first word} | {r}#{id}             | (what a fan-out reads, by partition)      |
 | notification  | T#{t}#N#{id}          | NOTIFICATION         | gsi1 T#{t}#N / {id}; gsi2 (one recipient) |
 |               |                       |                      | T#{t}#R#{r}#N / {id}; sweep while its     |
 |               |                       |                      | fan-out is unfinished                     |
@@ -435,26 +435,74 @@ class DynamoStore:
         )
 
     # --- subscriptions ------------------------------------------------------------------------
-    def put_subscription(self, subscription: Subscription) -> None:
-        tenant, sid = subscription.tenant_id, subscription.subscription_id
-        self._db.put_item(
-            TableName=self._table,
-            Item={
-                **_key(f"T#{tenant}#S#{sid}", "SUBSCRIPTION"),
-                "doc": _s(subscription.model_dump_json()),
-                "gsi1pk": _s(f"T#{tenant}#SW#{first_word(subscription.pattern)}"),
-                "gsi1sk": _s(f"{subscription.recipient_id}#{sid}"),
-                "gsi2pk": _s(f"T#{tenant}#S"),
-                "gsi2sk": _s(sid),
-            },
+    @staticmethod
+    def _subscription_match_key(subscription: Subscription) -> Item:
+        tenant, word = subscription.tenant_id, first_word(subscription.pattern)
+        return _key(
+            f"T#{tenant}#SW#{word}", f"{subscription.recipient_id}#{subscription.subscription_id}"
         )
+
+    def put_subscription(self, subscription: Subscription) -> None:
+        """The subscription, and its copy under its pattern's first word (what a fan-out
+        reads, a partition at a time), in one transaction; the copy it had under another word
+        goes. Tried again if the subscription changed meanwhile."""
+        tenant, sid = subscription.tenant_id, subscription.subscription_id
+        doc = _s(subscription.model_dump_json())
+        for _ in range(MAX_TRANSACTION_TRIES):
+            previous = self._get(f"T#{tenant}#S#{sid}", "SUBSCRIPTION")
+            put: dict[str, Any] = {
+                "TableName": self._table,
+                "Item": {
+                    **_key(f"T#{tenant}#S#{sid}", "SUBSCRIPTION"),
+                    "doc": doc,
+                    "gsi2pk": _s(f"T#{tenant}#S"),
+                    "gsi2sk": _s(sid),
+                },
+            }
+            items: list[dict[str, Any]] = [
+                {"Put": put},
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": {**self._subscription_match_key(subscription), "doc": doc},
+                    }
+                },
+            ]
+            if previous is None:
+                put["ConditionExpression"] = "attribute_not_exists(pk)"
+            else:
+                put["ConditionExpression"] = "doc = :previous"
+                put["ExpressionAttributeValues"] = {":previous": previous["doc"]}
+                old_key = self._subscription_match_key(
+                    Subscription.model_validate_json(_doc(previous))
+                )
+                if old_key != self._subscription_match_key(subscription):
+                    items.append({"Delete": {"TableName": self._table, "Key": old_key}})
+            try:
+                self._transact(cast("list[TransactWriteItemTypeDef]", items))
+            except ClientError as error:
+                if _cancel_reasons(error)[:1] == ["ConditionalCheckFailed"]:
+                    continue
+                raise
+            return
+        raise RuntimeError(f"subscription {sid}: too many concurrent writers")
 
     def get_subscription(self, tenant_id: str, subscription_id: str) -> Subscription | None:
         item = self._get(f"T#{tenant_id}#S#{subscription_id}", "SUBSCRIPTION")
         return None if item is None else Subscription.model_validate_json(_doc(item))
 
     def delete_subscription(self, tenant_id: str, subscription_id: str) -> bool:
-        return self._delete(f"T#{tenant_id}#S#{subscription_id}", "SUBSCRIPTION")
+        response = self._db.delete_item(
+            TableName=self._table,
+            Key=_key(f"T#{tenant_id}#S#{subscription_id}", "SUBSCRIPTION"),
+            ReturnValues="ALL_OLD",
+        )
+        old = response.get("Attributes")
+        if old is None:
+            return False
+        subscription = Subscription.model_validate_json(_doc(old))
+        self._db.delete_item(TableName=self._table, Key=self._subscription_match_key(subscription))
+        return True
 
     def list_subscriptions(
         self,
@@ -477,17 +525,17 @@ class DynamoStore:
     def subscriptions_by_first_word(
         self, tenant_id: str, first_word: str, *, after_recipient: str | None, limit: int
     ) -> Page[Subscription]:
-        condition = "gsi1pk = :partition"
+        condition = "pk = :partition"
         values: Item = {":partition": _s(f"T#{tenant_id}#SW#{first_word}")}
         if after_recipient is not None:
             # "{r}#..." sorts below "{r}$": every subscription of ``after_recipient`` is passed.
-            condition += " AND gsi1sk >= :after"
+            condition += " AND sk >= :after"
             values[":after"] = _s(after_recipient + "$")
         response = self._db.query(
             TableName=self._table,
-            IndexName=GSI_BY_TENANT,
             KeyConditionExpression=condition,
             ExpressionAttributeValues=values,
+            ConsistentRead=True,
             Limit=limit,
         )
         items = [Subscription.model_validate_json(_doc(item)) for item in response["Items"]]

@@ -11,13 +11,14 @@ that each ends visible rather than looping.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
 
-from chalicelib.domain.notifications import delivery_message
-from chalicelib.models.common import DeliveryStatus
-from chalicelib.models.messages import FanoutMessage
+from chalicelib.models.common import Channel, DeliveryStatus
+from chalicelib.models.messages import DeliveryMessage, FanoutMessage
 from chalicelib.models.stored import Delivery, DeliveryKey
 from chalicelib.ports import (
     Clock,
@@ -67,21 +68,26 @@ class Sweeper:
         now = self._clock.now()
         stop_at = None if budget is None else now + budget
         republished = abandoned = 0
+        due: dict[Channel, list[DeliveryMessage]] = defaultdict(list)
         for swept in self._sweep.due_for_sweep(now, SWEEP_BATCH):
             if stop_at is not None and self._clock.now() >= stop_at:
                 break
             outcome = None
             if swept.delivery is not None:
-                outcome = self._delivery(swept.delivery)
+                outcome = self._delivery(swept.delivery, due)
             elif swept.notification is not None:
                 outcome = self._notification(*swept.notification)
             republished += outcome == "republished"
             abandoned += outcome == "abandoned"
+        for channel, messages in due.items():
+            # Should this fail, the deliveries' sweep times bring them back next time.
+            with contextlib.suppress(PublishFailed):
+                self._publisher.enqueue(channel, messages)
         if republished or abandoned:
             log.info("sweep republished %d, abandoned %d", republished, abandoned)
         return SweepReport(republished, abandoned)
 
-    def _delivery(self, key: DeliveryKey) -> str | None:
+    def _delivery(self, key: DeliveryKey, due: dict[Channel, list[DeliveryMessage]]) -> str | None:
         delivery = self._deliveries.get_delivery(key)
         now = self._clock.now()
         if delivery is None or delivery.status.is_final:
@@ -96,13 +102,14 @@ class Sweeper:
             delivery, sweep_at=now + self._grace * (2 ** (delivery.sweeps + 1))
         ):
             return None  # it moved meanwhile: someone is working on it
-        notification = self._notifications.get_notification(key.tenant_id, key.notification_id)
-        if notification is None:
-            return None
-        try:
-            self._publisher.enqueue(key.channel, [delivery_message(notification, key.recipient_id)])
-        except PublishFailed:
-            return None
+        # No content: the function reads the notification (once per process).
+        due[key.channel].append(
+            DeliveryMessage(
+                tenant_id=key.tenant_id,
+                notification_id=key.notification_id,
+                recipient_id=key.recipient_id,
+            )
+        )
         return "republished"
 
     def _abandon(self, delivery: Delivery) -> None:

@@ -14,7 +14,7 @@ from moto.server import ThreadedMotoServer
 from chalicelib.settings import Stage
 from infra.provision import Provisioned, provision
 from infra.resources import definition
-from tocsin_local.moto_dynamodb import serialize_dynamodb
+from tocsin_local.moto_dynamodb import correct_dynamodb
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class Moto:
 
 @pytest.fixture(scope="session")
 def moto() -> Iterator[Moto]:
-    serialize_dynamodb()
+    correct_dynamodb()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
