@@ -15,16 +15,22 @@ Fast: moto answers every Query by sorting every item of the table, then filterin
 O(table log table), whatever partition it names, so a table of 100,000 deliveries makes each
 query take a large part of a second. Here a query of the table reads only its partition (as
 DynamoDB does), and a query of an index skips the sort of the whole table (the matches are
-sorted afterwards, as before). Results are unchanged.
+sorted afterwards, as before). And moto backs up every table a transaction names, whole (a deep
+copy), before each TransactWriteItems, to roll back on failure: O(table) time and garbage per
+transaction. Here, with every action serialized, a transaction backs up only the items it names
+and restores those. Results are unchanged.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
 import threading
 from typing import Any
 
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoHandler
 
@@ -88,7 +94,89 @@ def index_dynamodb_queries() -> None:
     Table.all_items = all_items  # type: ignore[method-assign]
 
 
+class _Snapshot:
+    """What a table's deep copy is during a transaction: the table itself, not a copy. If the
+    transaction rolls back, moto puts this in the table's place; it is swapped back and the
+    items the transaction named are restored from their own backups."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+
+def _item_key(table: Table, operation: dict[str, Any]) -> tuple[Any, Any]:
+    key = operation.get("Key") or {
+        name: value
+        for name, value in operation.get("Item", {}).items()
+        if name in (table.hash_key_attr, table.range_key_attr)
+    }
+    hash_key = DynamoType(key[table.hash_key_attr])
+    range_key = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
+    return hash_key, range_key
+
+
+def _restore(table: Table, hash_key: Any, range_key: Any, item: Any) -> None:
+    if range_key is None:
+        if item is None:
+            table.items.pop(hash_key, None)
+        else:
+            table.items[hash_key] = item
+        return
+    if item is None:
+        table.items.get(hash_key, {}).pop(range_key, None)
+    else:
+        table.items[hash_key][range_key] = item
+
+
+def backup_items_in_transactions() -> None:
+    if getattr(DynamoDBBackend.transact_write_items, "_tocsin_backups", False):
+        return
+    original = DynamoDBBackend.transact_write_items
+    original_deepcopy = getattr(Table, "__deepcopy__", None)
+
+    def deepcopy(self: Table, memo: dict[int, Any]) -> Any:
+        if getattr(_scope, "transaction", False):
+            return _Snapshot(self)
+        if original_deepcopy is not None:
+            return original_deepcopy(self, memo)
+        clone = Table.__new__(Table)
+        memo[id(self)] = clone
+        for name, value in self.__dict__.items():
+            setattr(clone, name, copy.deepcopy(value, memo))
+        return clone
+
+    @functools.wraps(original)
+    def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> Any:
+        backups = []
+        for entry in transact_items:
+            operation: dict[str, Any] = next(iter(entry.values()), {})
+            table = self.tables.get(operation.get("TableName", ""))
+            if table is None:
+                continue
+            try:
+                hash_key, range_key = _item_key(table, operation)
+            except KeyError:
+                continue  # moto refuses the malformed operation itself
+            current = table.get_item(hash_key, range_key)
+            backups.append((table.name, hash_key, range_key, copy.deepcopy(current)))
+        _scope.transaction = True
+        try:
+            return original(self, transact_items)
+        finally:
+            _scope.transaction = False
+            for name, value in list(self.tables.items()):
+                if isinstance(value, _Snapshot):
+                    self.tables[name] = value.table
+                    for table_name, hash_key, range_key, item in backups:
+                        if table_name == name:
+                            _restore(value.table, hash_key, range_key, item)
+
+    transact_write_items._tocsin_backups = True  # type: ignore[attr-defined]
+    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    Table.__deepcopy__ = deepcopy  # type: ignore[attr-defined]
+
+
 def correct_dynamodb() -> None:
-    """Both corrections, for a moto server that Tocsin's stack or tests run against."""
+    """Every correction, for a moto server that Tocsin's stack or tests run against."""
     serialize_dynamodb()
     index_dynamodb_queries()
+    backup_items_in_transactions()

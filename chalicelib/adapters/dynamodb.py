@@ -179,6 +179,33 @@ def delivery_item_key(key: DeliveryKey) -> Item:
     )
 
 
+def recipient_item(recipient: Recipient) -> Item:
+    item: Item = {
+        **_key(f"T#{recipient.tenant_id}#R#{recipient.recipient_id}", "RECIPIENT"),
+        "doc": _s(
+            recipient.model_dump_json(exclude={"webhook_failing_since", "webhook_disabled_at"})
+        ),
+    }
+    if recipient.webhook_url is not None:
+        item["wh_url"] = _s(recipient.webhook_url)
+    if recipient.webhook_failing_since is not None:
+        item["wh_failing"] = _ms(recipient.webhook_failing_since)
+    if recipient.webhook_disabled_at is not None:
+        item["wh_disabled"] = _ms(recipient.webhook_disabled_at)
+    return item
+
+
+def subscription_match_item(subscription: Subscription) -> Item:
+    """A subscription's copy under its pattern's first word: what a fan-out reads."""
+    return {
+        **_key(
+            f"T#{subscription.tenant_id}#SW#{first_word(subscription.pattern)}",
+            f"{subscription.recipient_id}#{subscription.subscription_id}",
+        ),
+        "doc": _s(subscription.model_dump_json()),
+    }
+
+
 def _public_delivery(delivery: Delivery) -> str:
     """The part of a delivery a one-recipient notification keeps a copy of."""
     return delivery.model_dump_json(
@@ -274,19 +301,7 @@ class DynamoStore:
         return [self._recipient(item) for item in self._batch_get(keys)]
 
     def put_recipient(self, recipient: Recipient) -> None:
-        item: Item = {
-            **self._recipient_key(recipient.tenant_id, recipient.recipient_id),
-            "doc": _s(
-                recipient.model_dump_json(exclude={"webhook_failing_since", "webhook_disabled_at"})
-            ),
-        }
-        if recipient.webhook_url is not None:
-            item["wh_url"] = _s(recipient.webhook_url)
-        if recipient.webhook_failing_since is not None:
-            item["wh_failing"] = _ms(recipient.webhook_failing_since)
-        if recipient.webhook_disabled_at is not None:
-            item["wh_disabled"] = _ms(recipient.webhook_disabled_at)
-        self._db.put_item(TableName=self._table, Item=item)
+        self._db.put_item(TableName=self._table, Item=recipient_item(recipient))
 
     def delete_recipient(self, tenant_id: str, recipient_id: str) -> bool:
         return self._delete(f"T#{tenant_id}#R#{recipient_id}", "RECIPIENT")
@@ -437,10 +452,8 @@ class DynamoStore:
     # --- subscriptions ------------------------------------------------------------------------
     @staticmethod
     def _subscription_match_key(subscription: Subscription) -> Item:
-        tenant, word = subscription.tenant_id, first_word(subscription.pattern)
-        return _key(
-            f"T#{tenant}#SW#{word}", f"{subscription.recipient_id}#{subscription.subscription_id}"
-        )
+        item = subscription_match_item(subscription)
+        return {"pk": item["pk"], "sk": item["sk"]}
 
     def put_subscription(self, subscription: Subscription) -> None:
         """The subscription, and its copy under its pattern's first word (what a fan-out
@@ -461,12 +474,7 @@ class DynamoStore:
             }
             items: list[dict[str, Any]] = [
                 {"Put": put},
-                {
-                    "Put": {
-                        "TableName": self._table,
-                        "Item": {**self._subscription_match_key(subscription), "doc": doc},
-                    }
-                },
+                {"Put": {"TableName": self._table, "Item": subscription_match_item(subscription)}},
             ]
             if previous is None:
                 put["ConditionExpression"] = "attribute_not_exists(pk)"
