@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test lint typecheck unit integration e2e emulator bench bench-emulator bench-faults \
+.PHONY: run test lint typecheck unit integration e2e emulator bench bench-emulator bench-faults bench-broadcast \
         test-localstack localstack-start localstack-stop template clean
 
 $(BIN)/python:
@@ -53,6 +53,9 @@ bench-emulator: $(STAMP)
 
 bench-faults: $(STAMP)
 	$(BIN)/python bench/faults.py
+
+bench-broadcast: $(STAMP)
+	$(BIN)/python bench/broadcast.py
 
 # The LocalStack tier: starts its own LocalStack (no Docker) unless LOCALSTACK_ENDPOINT is set.
 test-localstack: $(STAMP)

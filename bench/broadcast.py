@@ -185,7 +185,7 @@ def main() -> None:
     )
     parser.add_argument("--inbox", type=int, default=100_000, help="inbox subscribers")
     parser.add_argument("--webhooks", type=int, default=10_000, help="webhook subscribers")
-    parser.add_argument("--page-size", type=int, default=2000, help="recipients per fan-out page")
+    parser.add_argument("--page-size", type=int, default=500, help="recipients per fan-out page")
     args = parser.parse_args()
     settings = stage_settings(Stage.LOCAL)
     receiver = Receiver()

@@ -20,11 +20,15 @@ def main() -> None:
     parser.add_argument("--notifications", type=int, default=10_000)
     parser.add_argument("--runner-kills", type=int, default=3)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument(
+        "--topic-notifications", type=int, default=100, help="to a topic of 40 subscribers"
+    )
     args = parser.parse_args()
     plan = FaultPlan(
         notifications=args.notifications,
         runner_kills=args.runner_kills,
         clients=args.clients,
+        topic_notifications=args.topic_notifications,
         deadline_seconds=max(300.0, args.notifications / 5),
     )
     report = run_campaign(plan)
