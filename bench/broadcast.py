@@ -214,7 +214,10 @@ def main() -> None:
                 aws_secret_access_key="testing",
             )
             seeder = Seeder(client, settings.table_name)
-            print(f"seeding {args.inbox:,} inbox and {args.webhooks:,} webhook subscribers ...", flush=True)
+            print(
+                f"seeding {args.inbox:,} inbox and {args.webhooks:,} webhook subscribers ...",
+                flush=True,
+            )
             ceiling = seeder.audience("news", "inbox-", args.inbox, None)
             seeder.audience("hooks", "hook-", args.webhooks, hook)
 

@@ -95,9 +95,7 @@ def function_grants(definition: Definition) -> dict[str, tuple[Grant, ...]]:
             *enqueue,
         ),
         "fanout": (
-            TableGrant(
-                table, ("GetItem", "UpdateItem", "Query", "BatchGetItem", "BatchWriteItem")
-            ),
+            TableGrant(table, ("GetItem", "UpdateItem", "Query", "BatchGetItem", "BatchWriteItem")),
             QueueGrant(settings.fanout_queue_name, own_queue),
             *enqueue,
         ),
