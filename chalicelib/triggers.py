@@ -1,8 +1,8 @@
 """Entry points of the queue- and schedule-triggered functions, free of Chalice's event classes.
 
-Each channel's deliveries queue, and the fan-out queue, are handled with Powertools' batch
-processor (partial batch responses: only the records that need another look return to the
-queue). A record whose delivery is waiting for a retry is not slept on: its message's visibility
+Each channel's deliveries queue, and the fan-out queue, answer partial batch responses: only
+the records that need another look return to the queue. A delivery batch's records are handled
+concurrently, so that one slow receiver never holds up the rest of its batch. A record whose delivery is waiting for a retry is not slept on: its message's visibility
 is set to the wait, so SQS itself brings it back when the next attempt is due.
 """
 
@@ -12,15 +12,11 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import (
-    BatchProcessor,
-    EventType,
-    process_partial_response,
-)
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from chalicelib import aws, logs
@@ -104,30 +100,45 @@ def _each_record(
     handle: Callable[[SQSRecord], Progress],
     *,
     min_remaining_ms: int = MIN_REMAINING_MS,
+    concurrently: bool = False,
 ) -> dict[str, Any]:
-    """Powertools' batch processor over the records; those that need another look later stay
-    queued with their visibility set to the wait."""
-    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    later = LookLater()
+    """Handles each record of the batch and answers a partial batch response: the records that
+    failed, or need another look later (their visibility set to the wait), stay queued.
 
-    def record_handler(record: SQSRecord) -> None:
+    ``concurrently``: each record on a thread of its own (records are independent deliveries,
+    so one slow receiver in a batch never holds up the others in it)."""
+    later = LookLater()
+    records = [SQSRecord(raw) for raw in event.get("Records", [])]
+
+    def succeeded(record: SQSRecord) -> bool:
         remaining = getattr(context, "get_remaining_time_in_millis", lambda: min_remaining_ms)()
-        if remaining < min_remaining_ms:
-            later.add(record, 0)
         try:
+            if remaining < min_remaining_ms:
+                later.add(record, 0)
             progress = handle(record)
+            if not progress.finished:
+                later.add(record, progress.wake_in or 0.0)
+        except NotYet:
+            return False
         except Exception:
             # The record goes back to its queue (a partial batch failure); say why.
             log.exception("record %s failed", record.message_id)
-            raise
-        if not progress.finished:
-            later.add(record, progress.wake_in or 0.0)
+            return False
+        return True
 
-    response = process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
+    if concurrently and len(records) > 1:
+        with ThreadPoolExecutor(max_workers=len(records)) as pool:
+            outcomes = list(pool.map(succeeded, records))
+    else:
+        outcomes = [succeeded(record) for record in records]
     later.apply()
-    return dict(response)
+    return {
+        "batchItemFailures": [
+            {"itemIdentifier": record.message_id}
+            for record, ok in zip(records, outcomes, strict=True)
+            if not ok
+        ]
+    }
 
 
 def deliver(channel: Channel, event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -152,7 +163,7 @@ def deliver(channel: Channel, event: dict[str, Any], context: Any) -> dict[str, 
         ):
             return services().deliveries.process(key, outgoing)
 
-    return _each_record(event, context, handle)
+    return _each_record(event, context, handle, concurrently=True)
 
 
 def fanout(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -109,6 +110,8 @@ class DeliveryService:
         self._lease = lease
         self._grace = sweep_grace
         self._rng = rng or random.Random()
+        # Both caches are shared by the threads that handle one batch's records.
+        self._cache_lock = threading.Lock()
         self._outgoing: OrderedDict[tuple[str, str], Outgoing] = OrderedDict()
         # Endpoints this process saw fail (and not succeed since): their sends are admitted by
         # endpoint health even on a first attempt, at no cost to healthy endpoints.
@@ -130,9 +133,7 @@ class DeliveryService:
             return progress_of(delivery, now)
         admission = None
         if delivery.channel is Channel.WEBHOOK and (
-            delivery.attempts > 0
-            or delivery.endpoint_failing
-            or self._endpoint_of(delivery) in self._failing
+            delivery.attempts > 0 or delivery.endpoint_failing or self._known_failing(delivery)
         ):
             admission = self._endpoints.admit(delivery, until)
             if admission.gate is not Gate.OPEN:
@@ -147,6 +148,20 @@ class DeliveryService:
     @staticmethod
     def _endpoint_of(delivery: Delivery) -> tuple[str, str, str]:
         return (delivery.tenant_id, delivery.recipient_id, delivery.address or "")
+
+    def _known_failing(self, delivery: Delivery) -> bool:
+        with self._cache_lock:
+            return self._endpoint_of(delivery) in self._failing
+
+    def _remember(self, delivery: Delivery, *, failing: bool) -> None:
+        endpoint = self._endpoint_of(delivery)
+        with self._cache_lock:
+            if not failing:
+                self._failing.pop(endpoint, None)
+                return
+            self._failing[endpoint] = None
+            if len(self._failing) > NOTIFICATION_CACHE_SIZE:
+                self._failing.popitem(last=False)
 
     def _hold(
         self, delivery: Delivery, token: str, admission: Admission, now: datetime
@@ -187,17 +202,19 @@ class DeliveryService:
     def _outgoing_of(self, delivery: Delivery) -> Outgoing | None:
         """The notification's content, read once per process (it never changes)."""
         key = (delivery.tenant_id, delivery.notification_id)
-        cached = self._outgoing.get(key)
-        if cached is not None:
-            self._outgoing.move_to_end(key)
-            return cached
+        with self._cache_lock:
+            cached = self._outgoing.get(key)
+            if cached is not None:
+                self._outgoing.move_to_end(key)
+                return cached
         notification = self._notifications.get_notification(*key)
         if notification is None:
             return None
         outgoing = outgoing_of(notification)
-        self._outgoing[key] = outgoing
-        if len(self._outgoing) > NOTIFICATION_CACHE_SIZE:
-            self._outgoing.popitem(last=False)
+        with self._cache_lock:
+            self._outgoing[key] = outgoing
+            if len(self._outgoing) > NOTIFICATION_CACHE_SIZE:
+                self._outgoing.popitem(last=False)
         return outgoing
 
     def _record(
@@ -222,14 +239,10 @@ class DeliveryService:
         else:
             raise RuntimeError(f"delivery {delivery.key.subject()}: too many concurrent writers")
         if delivery.channel is Channel.WEBHOOK:
-            endpoint = self._endpoint_of(delivery)
+            self._remember(delivery, failing=not outcome.delivered)
             if outcome.delivered:
-                self._failing.pop(endpoint, None)
                 self._endpoints.succeeded(delivery, admission)
             else:
-                self._failing[endpoint] = None
-                if len(self._failing) > NOTIFICATION_CACHE_SIZE:
-                    self._failing.popitem(last=False)
                 self._endpoints.failed(delivery)
         if updated.status is DeliveryStatus.FAILED:
             self._announce_dead_letter(updated)
