@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from chalice.app import Chalice, CloudWatchEvent, Rate, SQSEvent
@@ -11,6 +12,7 @@ from chalicelib.api.gateway import http_middleware, install_catch_alls, system
 from chalicelib.api.notifications import notifications
 from chalicelib.api.recipients import recipients
 from chalicelib.api.topics import topics
+from chalicelib.domain.planning import QUEUED_CHANNELS
 from chalicelib.models.common import Channel
 from chalicelib.settings import get_settings
 
@@ -26,23 +28,19 @@ app.register_blueprint(topics)
 
 
 # One queue and one function per channel: a slow or failing channel never holds up another.
-@app.on_sqs_message(
-    queue=settings.delivery_queue(Channel.WEBHOOK), batch_size=10, name="deliver_webhook"
-)
-def deliver_webhook(event: SQSEvent) -> dict[str, Any]:
-    return triggers.deliver(Channel.WEBHOOK, event.to_dict(), event.context)
+def _deliverer(channel: Channel) -> Callable[[SQSEvent], dict[str, Any]]:
+    def deliver(event: SQSEvent) -> dict[str, Any]:
+        return triggers.deliver(channel, event.to_dict(), event.context)
+
+    deliver.__name__ = f"deliver_{channel.value}"
+    return deliver
 
 
-@app.on_sqs_message(
-    queue=settings.delivery_queue(Channel.EMAIL), batch_size=10, name="deliver_email"
-)
-def deliver_email(event: SQSEvent) -> dict[str, Any]:
-    return triggers.deliver(Channel.EMAIL, event.to_dict(), event.context)
-
-
-@app.on_sqs_message(queue=settings.delivery_queue(Channel.SMS), batch_size=10, name="deliver_sms")
-def deliver_sms(event: SQSEvent) -> dict[str, Any]:
-    return triggers.deliver(Channel.SMS, event.to_dict(), event.context)
+for _channel in QUEUED_CHANNELS:
+    # A module attribute of its own: Lambda finds each function's handler as app.<name>.
+    globals()[f"deliver_{_channel.value}"] = app.on_sqs_message(
+        queue=settings.delivery_queue(_channel), batch_size=10, name=f"deliver_{_channel.value}"
+    )(_deliverer(_channel))
 
 
 @app.on_sqs_message(queue=settings.fanout_queue_name, batch_size=1, name="fanout")
