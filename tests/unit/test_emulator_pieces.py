@@ -140,14 +140,37 @@ START = datetime(2026, 11, 24, 10, 7, 30, tzinfo=UTC)
         ("cron(30 8 1 * ? *)", datetime(2026, 12, 1, 8, 30, tzinfo=UTC)),
         ("cron(0 0 L * ? *)", datetime(2026, 11, 30, 0, 0, tzinfo=UTC)),
         ("cron(0 10 ? * 2#1 *)", datetime(2026, 12, 7, 10, 0, tzinfo=UTC)),
+        # A step of 1 from a start: every minute from there (issue 12).
+        ("cron(0/1 * * * ? *)", datetime(2026, 11, 24, 10, 8, tzinfo=UTC)),
+        ("cron(5/1 * * * ? *)", datetime(2026, 11, 24, 10, 8, tzinfo=UTC)),
+        ("cron(10-20/5 * * * ? *)", datetime(2026, 11, 24, 10, 10, tzinfo=UTC)),
+        ("cron(0 12 15W * ? *)", datetime(2026, 12, 15, 12, 0, tzinfo=UTC)),
+        ("cron(0 12 LW * ? *)", datetime(2026, 11, 30, 12, 0, tzinfo=UTC)),
+        ("cron(0 12 LW 1 ? 2027)", datetime(2027, 1, 29, 12, 0, tzinfo=UTC)),
+        ("cron(0 12 ? * 6L *)", datetime(2026, 11, 27, 12, 0, tzinfo=UTC)),
+        ("cron(0 12 ? * FRI#3 *)", datetime(2026, 12, 18, 12, 0, tzinfo=UTC)),
+        ("cron(0 12 ? * 1 *)", datetime(2026, 11, 29, 12, 0, tzinfo=UTC)),
+        ("cron(0 12 ? * 2#1 2027)", datetime(2027, 1, 4, 12, 0, tzinfo=UTC)),
+        ("cron(0 8 1 JAN,JUL ? *)", datetime(2027, 1, 1, 8, 0, tzinfo=UTC)),
+        ("cron(0/1 * * * ? 2025)", None),
     ],
 )
-def test_schedule_expressions(expression: str, expected: datetime) -> None:
+def test_schedule_expressions(expression: str, expected: datetime | None) -> None:
     assert next_fire(expression, START) == expected
 
 
 @pytest.mark.parametrize(
-    "expression", ["rate(5 fortnights)", "cron(* * * * *)", "cron(0 0 * * * *)", "every minute"]
+    "expression",
+    [
+        "rate(5 fortnights)",
+        "rate(1 minutes)",
+        "rate(0 minutes)",
+        "cron(* * * * *)",
+        "cron(0 0 * * * *)",
+        "cron(0 0 ? * 8 *)",
+        "cron(0 0 L-2 * ? *)",
+        "every minute",
+    ],
 )
 def test_bad_schedule_expressions_are_refused(expression: str) -> None:
     with pytest.raises(ValueError, match=r"."):
