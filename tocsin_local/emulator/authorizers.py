@@ -120,7 +120,7 @@ class Checks:
     def _one(self, name: str, request: Request, passed: Passed) -> Denial | None:
         if name == "api_key":
             key = request.header("x-api-key")
-            if not key or key not in self._valid_keys():
+            if not key or not self._key_valid(key):
                 return FORBIDDEN_KEY
             passed.api_key = key
             return None
@@ -136,13 +136,16 @@ class Checks:
         log.warning("authorizer %s (%s) is not checked locally", name, kind)
         return None
 
-    def _valid_keys(self) -> set[str]:
+    def _key_valid(self, key: str) -> bool:
+        """Known keys are remembered for a second; an unknown one makes the gateway read the
+        keys again (it may have just been created)."""
         with self._lock:
             read_at, keys = self._keys
-            if time.monotonic() - read_at > API_KEYS_TTL_SECONDS:
-                keys = self._api_keys()
-                self._keys = (time.monotonic(), keys)
-            return keys
+            if key in keys and time.monotonic() - read_at < API_KEYS_TTL_SECONDS:
+                return True
+            keys = self._api_keys()
+            self._keys = (time.monotonic(), keys)
+            return key in keys
 
     def _cognito(
         self, definition: dict[str, Any], request: Request, passed: Passed
