@@ -11,23 +11,27 @@ behaviour stands.
 
 S3 event records get the fields AWS sends and moto leaves out (``userIdentity``,
 ``requestParameters``, ``responseElements``, the bucket's ``ownerIdentity``, the object's
-``sequencer``; no size or ETag for a removal). EventBridge events lose moto's private
-``ingestion-time`` and carry ``time`` as AWS writes it.
+``sequencer``; ``/`` in keys unencoded; no size or ETag for a removal). EventBridge events lose moto's private
+``ingestion-time`` and carry ``time`` as AWS writes it. S3 filter rule names are read as AWS
+reads them, in any case: Chalice writes ``Prefix``/``Suffix``, which moto refuses.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import re
 import threading
 import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote_plus, unquote_plus
 
 from moto.events import models as events_models
 from moto.events.utils import EventTemplateParser
 from moto.s3 import notifications as s3_notifications
+from moto.s3.responses import S3Response
 from moto.sqs.models import sqs_backends
 from moto.utilities.arns import parse_arn
 
@@ -61,13 +65,29 @@ def s3_record(record: dict[str, Any]) -> dict[str, Any]:
     s3 = shaped["s3"]
     s3["bucket"]["ownerIdentity"] = {"principalId": OWNER}
     s3["object"]["sequencer"] = f"{time.time_ns():X}"
+    # AWS URL-encodes the key as a form value but keeps "/" (moto encodes it too).
+    s3["object"]["key"] = quote_plus(unquote_plus(s3["object"]["key"]), safe="/")
     if shaped["eventName"].startswith("ObjectRemoved"):
         s3["object"].pop("size", None)
         s3["object"].pop("eTag", None)
     return shaped
 
 
+_FILTER_NAME = re.compile(rb"<Name>\s*(prefix|suffix)\s*</Name>", re.IGNORECASE)
+
+
 def correct_lambda_destinations() -> None:
+    original_config: Any = S3Response._notification_config_from_body
+
+    def notification_config_from_body(self: Any) -> Any:
+        body = self.body if isinstance(self.body, bytes) else str(self.body).encode()
+        self.body = _FILTER_NAME.sub(
+            lambda match: b"<Name>" + match.group(1).lower() + b"</Name>", body
+        )
+        return original_config(self)
+
+    setattr(S3Response, "_notification_config_from_body", notification_config_from_body)  # noqa: B010
+
     original_invoke = s3_notifications._invoke_awslambda
 
     def invoke_awslambda(account_id: str, event_body: Any, fn_arn: str, region_name: str) -> None:
