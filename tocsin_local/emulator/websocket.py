@@ -186,9 +186,9 @@ class WebSocketApi:
             return error_reply(410, "GoneException", f"connection {connection_id} is gone")
         if method == "GET":
             body = {
-                "ConnectedAt": _iso(connection.connected_at),
-                "Identity": {"SourceIp": connection.source_ip, "UserAgent": connection.user_agent},
-                "LastActiveAt": _iso(connection.last_active_at),
+                "connectedAt": _iso(connection.connected_at),
+                "identity": {"sourceIp": connection.source_ip, "userAgent": connection.user_agent},
+                "lastActiveAt": _iso(connection.last_active_at),
             }
             return Reply(200, json.dumps(body).encode(), {"Content-Type": "application/json"})
         if method == "DELETE":
