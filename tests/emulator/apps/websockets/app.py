@@ -10,7 +10,7 @@ from chalicelib.observations import observe  # type: ignore[import-not-found]
 
 app = Chalice(app_name="cf-ws")
 app.experimental_feature_flags.update(["WEBSOCKETS"])
-app.websocket_api.session = boto3.session.Session()  # type: ignore[union-attr]
+app.websocket_api.session = boto3.session.Session()
 
 
 @app.on_ws_connect()
@@ -25,7 +25,7 @@ def connect(event: WebsocketEvent) -> Response | None:
 @app.on_ws_message()
 def message(event: WebsocketEvent) -> None:
     observe("message", connection_id=event.connection_id, body=event.body)
-    app.websocket_api.send(event.connection_id, f"echo:{event.body}")  # type: ignore[union-attr]
+    app.websocket_api.send(event.connection_id, f"echo:{event.body}")
 
 
 @app.on_ws_disconnect()
