@@ -239,6 +239,27 @@ def first_media_type(header: str | None) -> str:
     return (header or "").split(",", 1)[0]
 
 
+def chalice_swagger(app: Any, chalice_stage: str, region: str, account: str) -> dict[str, Any]:
+    """The API as ``chalice deploy`` describes it to API Gateway, with the function ARNs it
+    would have in ``account``."""
+    from chalice.deploy.swagger import SwaggerGenerator
+
+    def arn(name: str) -> str:
+        return f"arn:aws:lambda:{region}:{account}:function:{name}"
+
+    api_name = lambda_name(app.app_name, chalice_stage, "api_handler")
+    deployed = {
+        "api_handler_arn": arn(api_name),
+        "api_handler_name": api_name,
+        "lambda_functions": {
+            f"{api_name}-{auth.name}": {"arn": arn(f"{api_name}-{auth.name}")}
+            for auth in app.builtin_auth_handlers
+        },
+    }
+    swagger: dict[str, Any] = SwaggerGenerator(region, deployed).generate_swagger(app)
+    return swagger
+
+
 class Gateway:
     def __init__(self, app: Any, stage: str, timeout: float, chalice_stage: str = "dev") -> None:
         make_thread_safe(app)
@@ -275,24 +296,8 @@ class Gateway:
             return DEFAULT_ACCOUNT
         return account
 
-    def _arn(self, name: str) -> str:
-        return f"arn:aws:lambda:{self.region}:{self.account}:function:{name}"
-
     def _swagger(self) -> dict[str, Any]:
-        """The API as Chalice deploys it, with this project's function ARNs."""
-        from chalice.deploy.swagger import SwaggerGenerator
-
-        api_name = lambda_name(self.app.app_name, self.chalice_stage, "api_handler")
-        deployed = {
-            "api_handler_arn": self._arn(api_name),
-            "api_handler_name": api_name,
-            "lambda_functions": {
-                f"{api_name}-{auth.name}": {"arn": self._arn(f"{api_name}-{auth.name}")}
-                for auth in self.app.builtin_auth_handlers
-            },
-        }
-        swagger: dict[str, Any] = SwaggerGenerator(self.region, deployed).generate_swagger(self.app)
-        return swagger
+        return chalice_swagger(self.app, self.chalice_stage, self.region, self.account)
 
     def _functions(self) -> dict[str, Any]:
         """The project's functions that an authorizer may name, by deployed name."""
