@@ -32,6 +32,7 @@ from websockets.sync.server import Server, ServerConnection, serve
 
 from tocsin_local.emulator.endpoint import Reply, error_reply
 from tocsin_local.emulator.functions import Invocation
+from tocsin_local.loopback import refusal
 
 log = logging.getLogger("tocsin.emulator")
 
@@ -113,6 +114,11 @@ class WebSocketApi:
         }
 
     def _handshake(self, socket: ServerConnection, request: Request) -> Response | None:
+        # Pages of any origin may connect, as to API Gateway; a non-loopback Host (a DNS
+        # rebinding page) may not.
+        reason = refusal(request.headers.get("Host"), None, ())
+        if reason is not None:
+            return socket.respond(403, json.dumps({"message": "Forbidden"}) + "\n")
         headers = {name: value for name, value in request.headers.raw_items()}
         query = parse_qs(urlsplit(request.path).query)
         remote = socket.remote_address
