@@ -158,15 +158,32 @@ def _recreate_bucket(s3: Any, bucket: str) -> None:
 
 
 def _recreate_stream(kinesis: Any, name: str, shards: int) -> None:
-    with contextlib.suppress(kinesis.exceptions.ResourceNotFoundException):
+    # Deleting only a stream that exists: LocalStack's kinesis-mock, asked to delete a missing
+    # stream, deletes the stream of that name created in the next half second.
+    if _stream_status(kinesis, name) is not None:
         kinesis.delete_stream(StreamName=name, EnforceConsumerDeletion=True)
-        kinesis.get_waiter("stream_not_exists").wait(
-            StreamName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
-        )
-    kinesis.create_stream(StreamName=name, ShardCount=shards)
-    kinesis.get_waiter("stream_exists").wait(
-        StreamName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+    poll(
+        lambda: _stream_status(kinesis, name) is None,
+        timeout=60,
+        interval=0.2,
+        what=f"stream {name} deleted",
     )
+    kinesis.create_stream(StreamName=name, ShardCount=shards)
+    # Creating is asynchronous (LocalStack's stream is not even listed at first).
+    poll(
+        lambda: _stream_status(kinesis, name) == "ACTIVE",
+        timeout=60,
+        interval=0.2,
+        what=f"stream {name} active",
+    )
+
+
+def _stream_status(kinesis: Any, name: str) -> str | None:
+    try:
+        summary = kinesis.describe_stream_summary(StreamName=name)
+    except kinesis.exceptions.ResourceNotFoundException:
+        return None
+    return str(summary["StreamDescriptionSummary"]["StreamStatus"])
 
 
 def _create_queue(sqs: Any, name: str, attributes: dict[str, str]) -> bool:
