@@ -13,7 +13,9 @@ from tocsin_local.emulator.events import (
     sns_record,
     sqs_record,
 )
-from tocsin_local.emulator.gateway import RouteTable
+from tocsin_local.emulator.gateway import RouteTable, first_media_type, media_matches
+from tocsin_local.emulator.project import FunctionConfig, ProjectDescription
+from tocsin_local.emulator.runtime import local_management_endpoint
 from tocsin_local.emulator.schedules import next_fire
 
 ROUTES = RouteTable(
@@ -175,3 +177,64 @@ def test_schedule_expressions(expression: str, expected: datetime | None) -> Non
 def test_bad_schedule_expressions_are_refused(expression: str) -> None:
     with pytest.raises(ValueError, match=r"."):
         next_fire(expression, START)
+
+
+PLAIN = FunctionConfig(
+    name="plain", handler="app.plain", timeout=3, environment={}, lambda_name="shop-dev-plain"
+)
+PROJECT = ProjectDescription(
+    app_name="shop",
+    stage="dev",
+    api=PLAIN,
+    routes={},
+    sources=[],
+    functions=[PLAIN],
+)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "shop-dev-plain",
+        "shop-dev-plain:$LATEST",
+        "123456789012:function:shop-dev-plain",
+        "arn:aws:lambda:us-east-1:123456789012:function:shop-dev-plain",
+        "arn:aws:lambda:us-east-1:123456789012:function:shop-dev-plain:$LATEST",
+    ],
+)
+def test_a_function_is_found_by_name_or_arn_as_lambda_finds_it(name: str) -> None:
+    assert PROJECT.function(name) == PLAIN
+
+
+def test_a_function_of_another_name_is_not_found() -> None:
+    assert PROJECT.function("shop-dev-plainer") is None
+    assert PROJECT.function("plain") is None
+
+
+@pytest.mark.parametrize(
+    ("accept", "binary_types", "binary"),
+    [
+        ("image/png", ["image/png"], True),
+        ("image/png; q=0.9", ["image/*"], True),
+        ("*/*", ["image/png"], False),
+        ("application/json, image/png", ["image/png"], False),
+        ("text/plain", ["*/*"], True),
+        ("", ["*/*"], False),
+    ],
+)
+def test_binary_media_is_decided_by_the_first_accept_type(
+    accept: str, binary_types: list[str], binary: bool
+) -> None:
+    assert media_matches(first_media_type(accept), binary_types) is binary
+
+
+def test_execute_api_endpoints_go_to_the_local_management_api(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI", "http://127.0.0.1:9/")
+
+    assert (
+        local_management_endpoint("https://abc123.execute-api.eu-west-1.amazonaws.com/api")
+        == "http://127.0.0.1:9/api"
+    )
+    assert local_management_endpoint("https://example.com/api") is None
