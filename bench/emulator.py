@@ -297,10 +297,12 @@ def latencies(cloud: Cloud, url: str, samples: int, pause: float) -> list[float]
     return [(seen - at) * 1000 for at, seen in handled_at(cloud, url, samples, pause).items()]
 
 
+@contextmanager
 def source_senders(
     cloud: Cloud, lambda_client: Any, websocket_url: str | None
-) -> dict[str, Callable[[str], Any]]:
-    """How to trigger each of the other event sources of the bench app with an id."""
+) -> Iterator[dict[str, Callable[[str], Any]]]:
+    """How to trigger each of the other event sources of the bench app with an id (the
+    WebSocket connection stays open meanwhile)."""
     s3, events, kinesis = cloud.client("s3"), cloud.client("events"), cloud.client("kinesis")
     function = "bench-dev-invoke_latency"
     senders: dict[str, Callable[[str], Any]] = {
@@ -315,12 +317,14 @@ def source_senders(
             FunctionName=function, InvocationType="Event", Payload=json.dumps({"id": item})
         ),
     }
-    if websocket_url is not None:
-        from websockets.sync.client import connect
+    if websocket_url is None:
+        yield senders
+        return
+    from websockets.sync.client import connect
 
-        socket = connect(websocket_url)
+    with connect(websocket_url) as socket:
         senders["WebSocket message"] = socket.send
-    return senders
+        yield senders
 
 
 def source_latencies(
@@ -429,8 +433,11 @@ def run_emulator(args: argparse.Namespace, workdir: Path) -> Figures:
             warm_up(cloud, latency_url, throughput_url)
             figures.latencies_ms = latencies(cloud, latency_url, args.samples, args.pause)
             lambda_client = Cloud(functions).client("lambda")
-            senders = source_senders(cloud, lambda_client, f"ws://127.0.0.1:{websocket_port}/api")
-            figures.sources_ms = source_latencies(cloud, senders, args.source_samples, args.pause)
+            websocket_url = f"ws://127.0.0.1:{websocket_port}/api"
+            with source_senders(cloud, lambda_client, websocket_url) as senders:
+                figures.sources_ms = source_latencies(
+                    cloud, senders, args.source_samples, args.pause
+                )
             figures.throughput = sustained(cloud, throughput_url, args.seconds, args.backlog)
             figures.rss_mb, figures.processes = tree_rss_mb(runner.pid)
         finally:
@@ -470,8 +477,8 @@ def run_localstack(args: argparse.Namespace, workdir: Path) -> Figures | None:
         warm_up(cloud, latency_url, throughput_url)
         figures.latencies_ms = latencies(cloud, latency_url, args.samples, args.pause)
         # LocalStack's free edition has no WebSocket APIs.
-        senders = source_senders(cloud, cloud.client("lambda"), None)
-        figures.sources_ms = source_latencies(cloud, senders, args.source_samples, args.pause)
+        with source_senders(cloud, cloud.client("lambda"), None) as senders:
+            figures.sources_ms = source_latencies(cloud, senders, args.source_samples, args.pause)
         figures.throughput = sustained(cloud, throughput_url, args.seconds, args.backlog)
         pid = int((LOCALSTACK_HOME / "localstack.pid").read_text())
         figures.rss_mb, figures.processes = tree_rss_mb(pid)
