@@ -20,8 +20,9 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
+# PERSIST=1 keeps the local cloud's state across runs (.tocsin/cloud.pickle); default: empty.
 run: $(STAMP)
-	$(BIN)/tocsin run
+	$(BIN)/tocsin run $(if $(PERSIST),--persist)
 
 test: lint typecheck
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadscope tests --ignore=tests/localstack

@@ -89,6 +89,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         state_dir=args.state_dir,
         endpoint_url=args.endpoint_url,
         reload=not args.no_reload,
+        persist=args.persist,
     )
 
 
@@ -336,8 +337,15 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--endpoint-url", help="use this AWS endpoint (e.g. LocalStack) instead of moto"
     )
-    run.add_argument("--state-dir", type=Path, default=Path(".tocsin"))
+    run.add_argument(
+        "--state-dir", type=Path, default=Path(os.environ.get("TOCSIN_STATE_DIR", ".tocsin"))
+    )
     run.add_argument("--no-reload", action="store_true", help="ignore code changes (benchmarks)")
+    run.add_argument(
+        "--persist",
+        action="store_true",
+        help="keep tables, topics, queues and queued messages across runs (in the state dir)",
+    )
     run.add_argument(
         "--exit-with-parent",
         action="store_true",

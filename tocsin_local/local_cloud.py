@@ -36,6 +36,8 @@ class Options:
     state_dir: Path = field(default_factory=lambda: Path.cwd() / ".tocsin")
     reload: bool = True
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Keep the embedded moto server's state in this file across runs (None: empty each run).
+    persist_file: Path | None = None
 
 
 def free_port() -> int:
@@ -108,11 +110,17 @@ class LocalCloud:
             port = self.options.moto_port
             if port and not port_free(port):
                 raise OSError(f"port {port} is taken: set --moto-port (or TOCSIN_MOTO_PORT)")
+            command = [sys.executable, "-m", "tocsin_local.moto_server", "--port", str(port)]
+            persist = self.options.persist_file
+            if persist is not None:
+                command += ["--state-file", str(persist)]
+            # When it saves its state, it stops after the processes that write to it.
             child = self.supervisor.start(
                 "moto",
-                [sys.executable, "-m", "tocsin_local.moto_server", "--port", str(port)],
+                command,
                 dict(os.environ),
                 capture_stdout=True,
+                stop_last=persist is not None,
             )
             line = self.supervisor.read_line(child.proc.stdout)
             if not line:

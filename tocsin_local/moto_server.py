@@ -5,6 +5,11 @@ carries the corrections of ``tocsin_local.emulator.moto_sqs``, its S3 notificati
 EventBridge rules deliver to emulated functions (``tocsin_local.moto_lambda``); in front of it a guard refuses
 web pages of other origins (``tocsin_local.loopback``) and moto's own API but for the paths the
 tooling reads.
+
+With ``--state-file`` (``tocsin run --persist``) it loads the state saved there before it serves,
+and saves its state there when it is stopped (``tocsin_local.moto_state``). SIGTERM or SIGINT
+ends it at once: requests being served (a long poll, say) are abandoned, not awaited; the local
+cloud stops the processes that call it first.
 """
 
 from __future__ import annotations
@@ -12,8 +17,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import threading
+from pathlib import Path
 
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
@@ -37,6 +44,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="tocsin-moto")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=4566)
+    parser.add_argument("--state-file", type=Path, help="keep the state here across restarts")
     args = parser.parse_args(argv)
     die_with_parent()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -44,6 +52,10 @@ def main(argv: list[str] | None = None) -> None:
     correct_lambda_destinations()
     correct_dynamodb()
     timestamp_outbox()
+    if args.state_file is not None:
+        from tocsin_local.moto_state import restore
+
+        restore(args.state_file)
     app = LoopbackGuard(
         DomainDispatcherApplication(create_backend_app), allowed_paths=MOTO_API_PATHS
     )
@@ -54,7 +66,19 @@ def main(argv: list[str] | None = None) -> None:
     sys.stdout.write(json.dumps({"port": server.server_address[1]}) + "\n")
     sys.stdout.flush()
     stop_on_signals().wait()
-    server.shutdown()
+    code = 0
+    if args.state_file is not None:
+        from tocsin_local.moto_state import save
+
+        try:
+            save(args.state_file)
+        except Exception as problem:  # the state is lost, but the stop must not hang
+            sys.stderr.write(f"moto: could not save the state to {args.state_file}: {problem}\n")
+            code = 1
+    sys.stderr.flush()
+    # No server.shutdown() nor interpreter teardown: both wait on request threads (long polls
+    # of up to 20 s); the port must be free now.
+    os._exit(code)
 
 
 if __name__ == "__main__":

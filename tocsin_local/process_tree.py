@@ -52,3 +52,52 @@ def tree_rss_mb(root: int) -> tuple[float, int]:
     own = processes().get(root)
     total_kb = sum(process.rss_kb for process in tree.values()) + (own.rss_kb if own else 0)
     return total_kb / 1024, len(tree) + (1 if own else 0)
+
+
+def memory_kb(pid: int) -> tuple[int, int]:
+    """(PSS, RSS) of one process in kB, from /proc/PID/smaps_rollup; (0, 0) once it is gone.
+
+    PSS (proportional set size) counts a page shared by N processes as 1/N in each: summed
+    over a tree it is what the tree really occupies, where RSS counts shared pages again in
+    every process."""
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return 0, 0
+    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+    pss = int(fields.get("Pss", "0 kB").split()[0])
+    rss = int(fields.get("Rss", "0 kB").split()[0])
+    return pss, rss
+
+
+def _role(command: str) -> str:
+    for part in command.split():
+        if part.startswith("tocsin_local."):
+            return part.rsplit(".", 1)[-1]
+    if " run" in command and "tocsin" in command:
+        return "supervisor"
+    return command.split()[0].rsplit("/", 1)[-1] if command else "?"
+
+
+def tree_memory_mb(root: int) -> tuple[float, float, dict[str, tuple[float, float]]]:
+    """(PSS MB, RSS MB, {role: (PSS MB, RSS MB)}) of ``root`` and everything below it; function
+    instances are summed under one role with their count."""
+    table = descendants(root)
+    own = processes().get(root)
+    if own is not None:
+        table[root] = own
+    roles: dict[str, list[int]] = {}
+    total_pss = total_rss = 0
+    for pid, process in table.items():
+        pss, rss = memory_kb(pid)
+        total_pss += pss
+        total_rss += rss
+        sums = roles.setdefault(_role(process.command), [0, 0, 0])
+        sums[0] += pss
+        sums[1] += rss
+        sums[2] += 1
+    named = {
+        (f"{role} x{count}" if count > 1 else role): (pss / 1024, rss / 1024)
+        for role, (pss, rss, count) in roles.items()
+    }
+    return total_pss / 1024, total_rss / 1024, named

@@ -3,6 +3,10 @@
 An empty cloud each run: moto server, every resource of ``infra`` provisioned into it, a demo
 tenant with an API key, then the API and the trigger runner. ``.tocsin/local.json`` is written
 once /health answers 200, and removed when the stack stops.
+
+With ``persist`` (``tocsin run --persist``, ``make run PERSIST=1``) the cloud's state (tables,
+topics, queues, queued messages) is saved in ``.tocsin/cloud.pickle`` at the stop and loaded at
+the next persistent start; provisioning then finds everything in place.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from infra.resources import PROJECT_DIR, definition, stage_settings
 from tocsin_local.local_cloud import LocalCloud, Options, free_port
 
 DEMO_TENANT = "demo"
+PERSIST_FILE = "cloud.pickle"
 
 
 @dataclass(frozen=True)
@@ -107,6 +112,7 @@ def run(
     state_dir: Path,
     endpoint_url: str | None = None,
     reload: bool = True,
+    persist: bool = False,
 ) -> int:
     cloud = LocalCloud(
         Options(
@@ -117,6 +123,7 @@ def run(
             endpoint_url=endpoint_url,
             state_dir=state_dir,
             reload=reload,
+            persist_file=(state_dir / PERSIST_FILE) if persist else None,
         )
     )
     state_file = state_dir / "local.json"
@@ -158,6 +165,7 @@ class StackProcess:
         env: dict[str, str] | None = None,
         reload: bool = True,
         endpoint_url: str | None = None,
+        persist: bool = False,
     ) -> None:
         self.state_dir = state_dir
         self.log_path = state_dir / "stack.log"
@@ -179,7 +187,9 @@ class StackProcess:
             command.append("--no-reload")
         if endpoint_url:
             command += ["--endpoint-url", endpoint_url]
-        with self.log_path.open("w") as log:
+        if persist:
+            command.append("--persist")
+        with self.log_path.open("a") as log:
             self.process = subprocess.Popen(
                 command,
                 cwd=PROJECT_DIR,

@@ -5,6 +5,12 @@ its parent (so it ends if this process is killed outright), and is stopped with 
 SIGKILL of its whole group if it lingers. A child started with ``restart=True`` (the API, the
 trigger runner: they keep no state of their own) is started again when it dies; any other
 child's death stops the whole tree.
+
+A stop is one or two waves: every child at once, except those started with ``stop_last=True``
+(the moto server when it saves its state), which are stopped once the others are gone, so
+that nothing writes to them while they save. Each wave gives its children
+``STOP_GRACE_SECONDS`` to end (the trigger runner finishes the invocations under way), then
+kills what is left.
 """
 
 from __future__ import annotations
@@ -15,10 +21,13 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from typing import IO, Any
 
-STOP_GRACE_SECONDS = 5.0
+from tocsin_local.emulator.lifecycle import SIGNAL_CHECK_SECONDS
+
+STOP_GRACE_SECONDS = 1.5
 
 
 RESTART_DELAY_SECONDS = 0.5
@@ -31,6 +40,7 @@ class Child:
     argv: list[str]
     env: dict[str, str]
     restart: bool
+    stop_last: bool = False
     restarts: int = 0
 
 
@@ -48,8 +58,9 @@ class Supervisor:
         *,
         capture_stdout: bool = False,
         restart: bool = False,
+        stop_last: bool = False,
     ) -> Child:
-        child = Child(name, self._spawn(argv, env, capture_stdout), argv, env, restart)
+        child = Child(name, self._spawn(argv, env, capture_stdout), argv, env, restart, stop_last)
         self.children.append(child)
         threading.Thread(
             target=self._watch, args=(child,), daemon=True, name=f"watch-{name}"
@@ -92,14 +103,25 @@ class Supervisor:
 
     def stop(self) -> None:
         self._stopping.set()
-        for child in reversed(self.children):
+        first = [child for child in self.children if not child.stop_last]
+        last = [child for child in self.children if child.stop_last]
+        for wave in (first, last):
+            self._stop_wave(wave)
+
+    @staticmethod
+    def _stop_wave(children: list[Child]) -> None:
+        for child in children:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(child.proc.pid, signal.SIGTERM)
-        for child in reversed(self.children):
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for child in children:
             with contextlib.suppress(subprocess.TimeoutExpired):
-                child.proc.wait(STOP_GRACE_SECONDS)
+                child.proc.wait(max(0.0, deadline - time.monotonic()))
+        for child in children:
+            # The group too: whatever the child started in it.
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(child.proc.pid, signal.SIGKILL)
+        for child in children:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 child.proc.wait(STOP_GRACE_SECONDS)
 
@@ -113,7 +135,7 @@ class Supervisor:
         previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             while not stop_requested.is_set() and not self.exited.is_set():
-                stop_requested.wait(0.2)
+                stop_requested.wait(SIGNAL_CHECK_SECONDS)
         finally:
             self.stop()
             for sig, handler in previous.items():

@@ -3,7 +3,12 @@
 A pool holds at most ``concurrency`` instances, started when needed and reused warm. An
 invocation that outlives the function timeout has its instance killed (the process, not a
 thread), as Lambda does; the next invocation starts a fresh one. After a code reload, idle
-instances are replaced at once and busy ones when their invocation ends.
+instances are replaced at once and busy ones when their invocation ends. Instances idle for
+``IDLE_SECONDS`` are stopped, down to the warm minimum (one per function with an event source),
+as Lambda reclaims idle execution environments.
+
+Each pool counts, since it started, its invocations, errors, throttles (an invocation that
+found every instance busy and had to wait for one) and the duration of each invocation.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import sys
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +35,17 @@ from tocsin_local.emulator.project import FunctionConfig
 log = logging.getLogger("tocsin.emulator")
 
 INIT_TIMEOUT_SECONDS = 60.0
+# An instance idle this long is stopped (the warm minimum stays); TOCSIN_IDLE_SECONDS overrides.
+IDLE_SECONDS = float(os.environ.get("TOCSIN_IDLE_SECONDS", "10"))
+# Durations kept for the percentiles of `tocsin status` (the most recent ones).
+DURATIONS_KEPT = 10_000
+
+
+def percentile(values: list[float], fraction: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
 @dataclass(frozen=True)
@@ -55,6 +72,7 @@ class FunctionInstance:
         self._project_dir = project_dir
         self._env = env
         self._proc: subprocess.Popen[bytes] | None = None
+        self.idle_since = time.monotonic()
         self._requests: IO[str] | None = None
         self._responses: IO[str] | None = None
         self.init_error: dict[str, Any] | None = None
@@ -187,17 +205,32 @@ class FunctionPool:
         self._env = env
         self._slots = threading.BoundedSemaphore(self.concurrency)
         self._idle: list[FunctionInstance] = []
+        self._busy: set[FunctionInstance] = set()
         self._lock = threading.Lock()
         self._generation = 0
         self._closed = False
         self.busy = 0
+        self.warm_minimum = 0
+        self.invocations = 0
+        self.errors = 0
+        self.throttles = 0
+        self._durations: deque[float] = deque(maxlen=DURATIONS_KEPT)
 
     @contextlib.contextmanager
-    def slot(self, timeout: float | None = None) -> Iterator[bool]:
-        """Reserves capacity for one invocation; yields False when none freed up in time."""
-        acquired = (
-            self._slots.acquire(timeout=timeout) if timeout is not None else self._slots.acquire()
-        )
+    def slot(self, timeout: float | None = None, *, counted: bool = True) -> Iterator[bool]:
+        """Reserves capacity for one invocation; yields False when none freed up in time.
+        A caller that has an event in hand and has to wait counts as a throttle (``counted``;
+        an SQS poller reserves its slot before it receives anything)."""
+        acquired = self._slots.acquire(blocking=False)
+        if not acquired and timeout != 0 and counted:
+            with self._lock:
+                self.throttles += 1
+        if not acquired and timeout != 0:
+            acquired = (
+                self._slots.acquire(timeout=timeout)
+                if timeout is not None
+                else self._slots.acquire()
+            )
         try:
             yield acquired
         finally:
@@ -209,15 +242,65 @@ class FunctionPool:
         instance = self._checkout()
         with self._lock:
             self.busy += 1
+            self._busy.add(instance)
+        result: Invocation | None = None
         try:
-            return instance.invoke(event)
+            result = instance.invoke(event)
+            return result
         finally:
             with self._lock:
                 self.busy -= 1
+                self._busy.discard(instance)
+                self.invocations += 1
+                if result is None or not result.ok:
+                    self.errors += 1
+                if result is not None:
+                    self._durations.append(result.duration_ms)
             self._checkin(instance)
 
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            durations = list(self._durations)
+            return {
+                "invocations": self.invocations,
+                "errors": self.errors,
+                "throttles": self.throttles,
+                "duration_p50_ms": percentile(durations, 0.5),
+                "duration_p99_ms": percentile(durations, 0.99),
+                "instances": len(self._idle) + len(self._busy),
+                "busy": self.busy,
+                "concurrency": self.concurrency,
+            }
+
+    def trim(self, idle_seconds: float = IDLE_SECONDS) -> int:
+        """Stops instances idle for ``idle_seconds``, keeping the warm minimum; returns how
+        many were stopped."""
+        cutoff = time.monotonic() - idle_seconds
+        with self._lock:
+            keep = max(0, self.warm_minimum - len(self._busy))
+            # The most recently used stay (the end of the list is checked out first).
+            candidates = self._idle[: max(0, len(self._idle) - keep)]
+            stale = [instance for instance in candidates if instance.idle_since < cutoff]
+            self._idle = [instance for instance in self._idle if instance not in stale]
+        for instance in stale:
+            instance.kill()
+        return len(stale)
+
+    def drain(self, deadline: float) -> bool:
+        """Waits until no invocation is under way, or ``deadline`` (monotonic) passes."""
+        while True:
+            with self._lock:
+                if not self._busy:
+                    return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+
     def warm(self) -> None:
-        """Starts one instance ahead of the first event, so that it does not pay the cold start."""
+        """Starts one instance ahead of the first event, so that it does not pay the cold start;
+        it is the warm minimum that idle trimming keeps."""
+        with self._lock:
+            self.warm_minimum = 1
         with self.slot(timeout=0) as acquired:
             if acquired:
                 self._checkin(self._checkout())
@@ -232,10 +315,11 @@ class FunctionPool:
             instance.kill()
 
     def close(self) -> None:
+        """Stops every instance, busy ones too (their invocations end as in a timeout)."""
         with self._lock:
             self._closed = True
-            idle, self._idle = self._idle, []
-        for instance in idle:
+            instances, self._idle = [*self._idle, *self._busy], []
+        for instance in instances:
             instance.kill()
 
     def _checkout(self) -> FunctionInstance:
@@ -253,6 +337,7 @@ class FunctionPool:
     def _checkin(self, instance: FunctionInstance) -> None:
         with self._lock:
             if not self._closed and instance.alive and instance.generation == self._generation:
+                instance.idle_since = time.monotonic()
                 self._idle.append(instance)
                 return
         instance.kill()

@@ -53,6 +53,9 @@ log = logging.getLogger("tocsin.emulator")
 
 WATCH_INTERVAL_SECONDS = 0.5
 RETRY_MISSING_SECONDS = 2.0
+# At a stop, invocations under way get this long to finish (their messages are then deleted,
+# not delivered again after a restart); what still runs after it is killed.
+DRAIN_SECONDS = 1.0
 
 
 class Source(Protocol):
@@ -207,6 +210,10 @@ class Runner:
             if self._waiting and time.monotonic() >= retry_at:
                 retry_at = time.monotonic() + RETRY_MISSING_SECONDS
                 self._retry_waiting()
+            with self._lock:
+                pools = list(self.pools.values())
+            for pool in pools:
+                pool.trim()
             current = watched_files(self.project_dir)
             if current == stamps:
                 continue
@@ -227,10 +234,7 @@ class Runner:
 
     def status(self) -> dict[str, Any]:
         with self._lock:
-            functions = {
-                name: {"concurrency": pool.concurrency, "busy": pool.busy}
-                for name, pool in self.pools.items()
-            }
+            functions = {name: pool.stats() for name, pool in self.pools.items()}
             sources = sorted(self.sources)
             refused = dict(self.refused)
         return {
@@ -320,17 +324,23 @@ class Runner:
             return error_reply(410, "GoneException", f"connection {connection_id} is gone")
         return self.websocket.connection(method, connection_id, data)
 
-    def stop(self) -> None:
+    def stop(self, drain_seconds: float = DRAIN_SECONDS) -> None:
+        """Nothing new starts; invocations under way get ``drain_seconds`` to finish; then
+        every instance is stopped."""
         self._stop.set()
         with self._lock:
             for source in self.sources.values():
                 source.stop()
             for carrier in self._carriers.values():
                 carrier.stop()
-            for pool in self.pools.values():
-                pool.close()
             if self.websocket is not None:
                 self.websocket.stop()
+            pools = list(self.pools.values())
+        deadline = time.monotonic() + drain_seconds
+        for pool in pools:
+            pool.drain(deadline)
+        for pool in pools:
+            pool.close()
 
 
 def _describe(source: EventSource) -> str:
@@ -381,7 +391,10 @@ def main(argv: list[str] | None = None) -> None:
     threading.Thread(target=runner.watch, daemon=True, name="watch").start()
     stopped.wait()
     runner.stop()
-    server.shutdown()
+    sys.stderr.flush()
+    # Not server.shutdown() nor the interpreter's teardown: they wait on threads (a long poll
+    # of up to 2 s), and the stop is to be quick.
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -92,10 +92,14 @@ class SqsSource:
     def _poll(self) -> None:
         while not self._stop.is_set():
             try:
-                with self._pool.slot(timeout=1.0) as acquired:
+                with self._pool.slot(timeout=1.0, counted=False) as acquired:
                     if not acquired:
                         continue
                     messages = self._receive_batch()
+                    if messages and self._stop.is_set():
+                        # Received while the stack stops: back to the queue, for the next run.
+                        self._return(messages)
+                        return
                     if messages:
                         kept = len(messages)
                         try:
@@ -105,6 +109,19 @@ class SqsSource:
             except Exception:
                 log.exception("poller of %s failed; retrying in 1 s", self.name)
                 self._stop.wait(1.0)
+
+    def _return(self, messages: list[dict[str, Any]]) -> None:
+        self._cloud.client("sqs").change_message_visibility_batch(
+            QueueUrl=self.url,
+            Entries=[
+                {
+                    "Id": str(index),
+                    "ReceiptHandle": message["ReceiptHandle"],
+                    "VisibilityTimeout": 0,
+                }
+                for index, message in enumerate(messages)
+            ],
+        )
 
     def _receive(self, count: int, wait: int) -> list[dict[str, Any]]:
         if not self.fifo:
