@@ -162,6 +162,9 @@ class LocalCloud:
         ]
         if options.create_missing:
             runner.append("--create-missing")
+        if options.persist_file is not None:
+            # Its state outlives the stop: invocations under way finish first.
+            runner.append("--drain")
         self.supervisor.start("runner", runner, env, restart=True)
         gateway = [
             sys.executable,

@@ -206,6 +206,7 @@ class FunctionPool:
         self._slots = threading.BoundedSemaphore(self.concurrency)
         self._idle: list[FunctionInstance] = []
         self._busy: set[FunctionInstance] = set()
+        self._starting: set[FunctionInstance] = set()
         self._lock = threading.Lock()
         self._generation = 0
         self._closed = False
@@ -318,20 +319,29 @@ class FunctionPool:
         """Stops every instance, busy ones too (their invocations end as in a timeout)."""
         with self._lock:
             self._closed = True
-            instances, self._idle = [*self._idle, *self._busy], []
+            instances = [*self._idle, *self._busy, *self._starting]
+            self._idle = []
         for instance in instances:
             instance.kill()
 
     def _checkout(self) -> FunctionInstance:
         with self._lock:
+            if self._closed:
+                raise RuntimeError(f"function {self.function.name} is stopping")
             while self._idle:
                 instance = self._idle.pop()
                 if instance.alive and instance.generation == self._generation:
                     return instance
                 instance.kill()
             function, generation = self.function, self._generation
-        instance = FunctionInstance(function, self._project_dir, self._env, generation)
-        instance.start()
+            instance = FunctionInstance(function, self._project_dir, self._env, generation)
+            # Tracked while it starts, so that a stop kills it too.
+            self._starting.add(instance)
+        try:
+            instance.start()
+        finally:
+            with self._lock:
+                self._starting.discard(instance)
         return instance
 
     def _checkin(self, instance: FunctionInstance) -> None:

@@ -53,8 +53,9 @@ log = logging.getLogger("tocsin.emulator")
 
 WATCH_INTERVAL_SECONDS = 0.5
 RETRY_MISSING_SECONDS = 2.0
-# At a stop, invocations under way get this long to finish (their messages are then deleted,
-# not delivered again after a restart); what still runs after it is killed.
+# At a stop of a cloud that keeps its state, invocations under way get this long to finish
+# (their messages are then deleted, not delivered again after the restart); what still runs
+# after it is killed. A cloud that is discarded is not waited for.
 DRAIN_SECONDS = 1.0
 
 
@@ -364,6 +365,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--state-file", type=Path)
     parser.add_argument("--create-missing", action="store_true")
     parser.add_argument("--no-warm", action="store_true")
+    parser.add_argument(
+        "--drain",
+        action="store_true",
+        help=f"at a stop, let invocations under way finish (up to {DRAIN_SECONDS:g} s)",
+    )
     args = parser.parse_args(argv)
     die_with_parent()
     logging.basicConfig(level=logging.INFO, format="runner: %(message)s", stream=sys.stderr)
@@ -390,7 +396,7 @@ def main(argv: list[str] | None = None) -> None:
         args.state_file.write_text(json.dumps(state))
     threading.Thread(target=runner.watch, daemon=True, name="watch").start()
     stopped.wait()
-    runner.stop()
+    runner.stop(DRAIN_SECONDS if args.drain else 0.0)
     sys.stderr.flush()
     # Not server.shutdown() nor the interpreter's teardown: they wait on threads (a long poll
     # of up to 2 s), and the stop is to be quick.
