@@ -282,6 +282,27 @@ def cmd_fire(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    from tocsin_local.status import show
+
+    state = local_state(args.state_dir)
+    endpoint = os.environ.get("AWS_ENDPOINT_URL") or (state or {}).get("aws_endpoint_url")
+    if not endpoint:
+        print("tocsin status reads the local cloud: run `make run` first", file=sys.stderr)
+        return 2
+    env = aws_env(endpoint)
+    sqs = boto3.session.Session(
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=env["AWS_SESSION_TOKEN"],
+        region_name=env["AWS_DEFAULT_REGION"],
+    ).client("sqs", endpoint_url=endpoint)
+    try:
+        return show(sqs, args.state_dir, as_json=args.json, watch=args.watch)
+    except KeyboardInterrupt:
+        return 0
+
+
 def cmd_receiver(args: argparse.Namespace) -> int:
     """A webhook receiver for demos: verifies each signature and prints the delivery."""
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -399,6 +420,23 @@ def parser() -> argparse.ArgumentParser:
     hook.add_argument("--port", type=int, default=9000)
     hook.add_argument("--secret", help="default: the demo tenant's, from .tocsin/local.json")
     hook.set_defaults(handler=cmd_receiver)
+
+    status = commands.add_parser(
+        "status", help="queues (depth, in flight, dead letters) and functions of the local cloud"
+    )
+    status.add_argument(
+        "--state-dir", type=Path, default=Path(os.environ.get("TOCSIN_STATE_DIR", ".tocsin"))
+    )
+    status.add_argument("--json", action="store_true")
+    status.add_argument(
+        "--watch",
+        nargs="?",
+        type=float,
+        const=1.0,
+        metavar="SECONDS",
+        help="refresh every SECONDS (default 1) until Ctrl-C",
+    )
+    status.set_defaults(handler=cmd_status)
 
     fire = commands.add_parser("fire", help="fire a scheduled function of the local cloud now")
     fire.add_argument("function")
