@@ -14,11 +14,12 @@ import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-
-import boto3
+from typing import TYPE_CHECKING, Any
 
 from tocsin_local.local_cloud import aws_env
+
+if TYPE_CHECKING:
+    import boto3
 
 STATE_FILE = Path(".tocsin") / "local.json"
 
@@ -38,6 +39,8 @@ def local_state(state_dir: Path | None = None) -> dict[str, Any] | None:
 
 def session() -> tuple[boto3.session.Session, str | None]:
     """A boto3 session on the cloud the CLI should talk to, and its endpoint (None: AWS)."""
+    import boto3  # here: `tocsin run` starts without it
+
     endpoint = os.environ.get("AWS_ENDPOINT_URL")
     if not endpoint:
         state = local_state()
@@ -290,6 +293,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     if not endpoint:
         print("tocsin status reads the local cloud: run `make run` first", file=sys.stderr)
         return 2
+    import boto3
+
     env = aws_env(endpoint)
     sqs = boto3.session.Session(
         aws_access_key_id=env["AWS_ACCESS_KEY_ID"],

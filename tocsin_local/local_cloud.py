@@ -19,9 +19,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tocsin_local.supervisor import Supervisor
+from tocsin_local.supervisor import Child, Supervisor
 
 DEFAULT_REGION = "us-east-1"
+# The account of moto's resources (moto's default).
+MOTO_ACCOUNT_ID = "123456789012"
 READY_TIMEOUT_SECONDS = 60.0
 
 
@@ -98,18 +100,24 @@ class LocalCloud:
         # The runner's endpoint (Lambda, API Gateway management) and its WebSocket API.
         self.functions_url = ""
         self.websocket_url = ""
+        # The embedded moto server until it is known to serve.
+        self._moto: Child | None = None
 
     @property
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.options.port}"
 
-    def start_endpoint(self) -> str:
+    def start_endpoint(self, *, wait: bool = True) -> str:
+        """Starts the AWS endpoint (or takes the one given). ``wait=False`` returns as soon as
+        the moto server is started, not yet serving: ``wait_endpoint`` waits for it."""
         if self.options.endpoint_url:
             self.endpoint_url = self.options.endpoint_url
         else:
             port = self.options.moto_port
             if port and not port_free(port):
                 raise OSError(f"port {port} is taken: set --moto-port (or TOCSIN_MOTO_PORT)")
+            if not port and not wait:
+                port = free_port()
             command = [sys.executable, "-m", "tocsin_local.moto_server", "--port", str(port)]
             persist = self.options.persist_file
             if persist is not None:
@@ -122,14 +130,29 @@ class LocalCloud:
                 capture_stdout=True,
                 stop_last=persist is not None,
             )
-            line = self.supervisor.read_line(child.proc.stdout)
-            if not line:
-                raise RuntimeError("the moto server did not start")
-            self.endpoint_url = f"http://127.0.0.1:{json.loads(line)['port']}"
+            self._moto = child
+            self.endpoint_url = f"http://127.0.0.1:{port}"
+            if wait:
+                self.wait_endpoint()
         self.env = {**os.environ, **aws_env(self.endpoint_url), **self.options.extra_env}
+        if self._moto is not None:
+            # Its account: the functions need not ask STS for it.
+            self.env["TOCSIN_LOCAL_ACCOUNT_ID"] = MOTO_ACCOUNT_ID
         return self.endpoint_url
 
-    def start_functions(self) -> None:
+    def wait_endpoint(self) -> None:
+        """Waits until the embedded moto server serves (it prints its port then)."""
+        child, self._moto = self._moto, None
+        if child is None:
+            return
+        line = self.supervisor.read_line(child.proc.stdout)
+        if not line:
+            raise RuntimeError("the moto server did not start")
+        self.endpoint_url = f"http://127.0.0.1:{json.loads(line)['port']}"
+
+    def start_functions(self, *, wait_for: Path | None = None) -> None:
+        """Starts the trigger runner and the API; with ``wait_for``, the runner starts its
+        event sources only once that file exists (the resources are being created)."""
         options = self.options
         if not port_free(options.port):
             raise OSError(f"port {options.port} is taken: set --port (or TOCSIN_PORT)")
@@ -165,6 +188,8 @@ class LocalCloud:
         if options.persist_file is not None:
             # Its state outlives the stop: invocations under way finish first.
             runner.append("--drain")
+        if wait_for is not None:
+            runner += ["--wait-for", str(wait_for)]
         self.supervisor.start("runner", runner, env, restart=True)
         gateway = [
             sys.executable,

@@ -7,6 +7,12 @@ once /health answers 200, and removed when the stack stops.
 With ``persist`` (``tocsin run --persist``, ``make run PERSIST=1``) the cloud's state (tables,
 topics, queues, queued messages) is saved in ``.tocsin/cloud.pickle`` at the stop and loaded at
 the next persistent start; provisioning then finds everything in place.
+
+The start is parallel where it can be (2 cores: the imports are most of it): the moto server,
+the API and the trigger runner start at once; this process imports what provisioning needs
+meanwhile, provisions once moto serves, and then lets the runner start its event sources
+(``--wait-for``). The topic ARN the API publishes to is known in advance (moto's account); with
+an endpoint of one's own (``--endpoint-url``) the steps run one after the other.
 """
 
 from __future__ import annotations
@@ -20,19 +26,21 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import boto3
+from tocsin_local.local_cloud import MOTO_ACCOUNT_ID, LocalCloud, Options, free_port
 
-from chalicelib.adapters.dynamodb import DynamoStore
-from chalicelib.adapters.runtime import SystemClock
-from chalicelib.domain.tenants import IssuedKey, TenantService
-from chalicelib.settings import Stage
-from infra.provision import provision
-from infra.resources import PROJECT_DIR, definition, stage_settings
-from tocsin_local.local_cloud import LocalCloud, Options, free_port
+if TYPE_CHECKING:
+    import boto3
+
+    from chalicelib.domain.tenants import IssuedKey
 
 DEMO_TENANT = "demo"
 PERSIST_FILE = "cloud.pickle"
+# Written once the cloud's resources exist: the trigger runner starts its sources then.
+PROVISIONED_FILE = "provisioned"
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+LOCAL_STAGE = "local"
 
 
 @dataclass(frozen=True)
@@ -53,21 +61,21 @@ class StackInfo:
         )
 
 
-class EndpointSession(boto3.session.Session):
-    """A session whose clients all go to one endpoint."""
+def endpoint_session(endpoint_url: str, env: dict[str, str]) -> boto3.session.Session:
+    """A session whose clients all go to one endpoint (boto3 is imported here, not at start)."""
+    import boto3
 
-    def __init__(self, endpoint_url: str, env: dict[str, str]) -> None:
-        super().__init__(
-            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-            aws_session_token=env["AWS_SESSION_TOKEN"],
-            region_name=env["AWS_DEFAULT_REGION"],
-        )
-        self._endpoint_url = endpoint_url
+    class EndpointSession(boto3.session.Session):
+        def client(self, *args: Any, **kwargs: Any) -> Any:
+            kwargs.setdefault("endpoint_url", endpoint_url)
+            return super().client(*args, **kwargs)
 
-    def client(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        kwargs.setdefault("endpoint_url", self._endpoint_url)
-        return super().client(*args, **kwargs)
+    return EndpointSession(
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=env["AWS_SESSION_TOKEN"],
+        region_name=env["AWS_DEFAULT_REGION"],
+    )
 
 
 def write_private(path: Path, text: str) -> None:
@@ -80,6 +88,10 @@ def write_private(path: Path, text: str) -> None:
 
 
 def issue_demo_key(session: boto3.session.Session, table: str) -> IssuedKey:
+    from chalicelib.adapters.dynamodb import DynamoStore
+    from chalicelib.adapters.runtime import SystemClock
+    from chalicelib.domain.tenants import TenantService
+
     store = DynamoStore(session.client("dynamodb"), table)
     return TenantService(tenants=store, clock=SystemClock()).issue_key(DEMO_TENANT)
 
@@ -117,7 +129,7 @@ def run(
     cloud = LocalCloud(
         Options(
             project_dir=project_dir,
-            stage=Stage.LOCAL.value,
+            stage=LOCAL_STAGE,
             port=port,
             moto_port=moto_port,
             endpoint_url=endpoint_url,
@@ -127,19 +139,43 @@ def run(
         )
     )
     state_file = state_dir / "local.json"
-    with contextlib.suppress(FileNotFoundError):
-        state_file.unlink()
+    gate = state_dir / PROVISIONED_FILE
+    for stale in (state_file, gate):
+        with contextlib.suppress(FileNotFoundError):
+            stale.unlink()
     try:
-        endpoint = cloud.start_endpoint()
-        session = EndpointSession(endpoint, cloud.env)
-        resources = definition(Stage.LOCAL)
-        provisioned = provision(resources, session)
+        # Embedded moto: start it, then the API and the runner, before anything heavy is
+        # imported here; an endpoint of one's own: provision first, as its account is unknown.
+        parallel = endpoint_url is None
+        endpoint = cloud.start_endpoint(wait=not parallel)
+        from chalicelib.settings import Stage
+        from infra.resources import definition, stage_settings
+
         settings = stage_settings(Stage.LOCAL)
-        cloud.env["TOCSIN_NOTIFICATIONS_TOPIC_ARN"] = provisioned.topic_arns[
-            settings.notifications_topic_name
-        ]
+        topic = settings.notifications_topic_name
+        if parallel:
+            region = cloud.env["AWS_DEFAULT_REGION"]
+            cloud.env["TOCSIN_NOTIFICATIONS_TOPIC_ARN"] = (
+                f"arn:aws:sns:{region}:{MOTO_ACCOUNT_ID}:{topic}"
+            )
+            state_dir.mkdir(parents=True, exist_ok=True)
+            cloud.start_functions(wait_for=gate)
+        from infra.provision import provision
+
+        session = endpoint_session(endpoint, cloud.env)
+        cloud.wait_endpoint()
+        provisioned = provision(definition(Stage.LOCAL), session)
+        if (
+            parallel
+            and provisioned.topic_arns[topic] != cloud.env["TOCSIN_NOTIFICATIONS_TOPIC_ARN"]
+        ):
+            raise RuntimeError(f"unexpected topic ARN {provisioned.topic_arns[topic]}")
+        cloud.env["TOCSIN_NOTIFICATIONS_TOPIC_ARN"] = provisioned.topic_arns[topic]
         key = issue_demo_key(session, settings.table_name)
-        cloud.start_functions()
+        if parallel:
+            gate.touch()
+        else:
+            cloud.start_functions()
         cloud.wait_ready("/health")
         info = StackInfo(cloud.api_url, key.api_key, key.webhook_secret, endpoint)
         write_private(state_file, info.to_json() + "\n")
@@ -149,8 +185,9 @@ def run(
         return 0
     finally:
         cloud.stop()
-        with contextlib.suppress(FileNotFoundError):
-            state_file.unlink()
+        for written in (state_file, gate):
+            with contextlib.suppress(FileNotFoundError):
+                written.unlink()
 
 
 class StackProcess:

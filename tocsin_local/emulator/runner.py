@@ -130,7 +130,13 @@ class Runner:
         return pool
 
     def load(self) -> None:
-        description = describe_in_child(self.project_dir, self.stage, self._env())
+        self.apply(self.describe())
+
+    def describe(self) -> ProjectDescription:
+        """The project's functions and event sources (read by a child process: no AWS call)."""
+        return describe_in_child(self.project_dir, self.stage, self._env())
+
+    def apply(self, description: ProjectDescription) -> None:
         with self._lock:
             self._apply(description)
 
@@ -366,6 +372,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--create-missing", action="store_true")
     parser.add_argument("--no-warm", action="store_true")
     parser.add_argument(
+        "--wait-for",
+        type=Path,
+        help="describe the project at once, start its sources once this file exists",
+    )
+    parser.add_argument(
         "--drain",
         action="store_true",
         help=f"at a stop, let invocations under way finish (up to {DRAIN_SECONDS:g} s)",
@@ -386,7 +397,13 @@ def main(argv: list[str] | None = None) -> None:
     # The endpoint first: the functions' environment names it.
     server = endpoint.serve(runner, args.control_port)
     runner.endpoint_url = f"http://127.0.0.1:{server.server_address[1]}"
-    runner.load()
+    description = runner.describe()
+    if args.wait_for is not None:
+        # The cloud's resources are being created meanwhile (a source whose queue is missing
+        # would be looked for again only 2 s later).
+        while not args.wait_for.exists() and not stopped.is_set():
+            stopped.wait(0.01)
+    runner.apply(description)
     if args.state_file:
         state = {
             "control_port": server.server_address[1],
