@@ -46,7 +46,10 @@ e2e: $(STAMP)
 emulator: $(STAMP)
 	$(BIN)/python -m pytest tests/emulator
 
+# Every figure of issue 19 beside its goal: start, Ctrl-C stop, memory (bench/lifecycle.py),
+# then throughput, latency, memory under load and the chart build/bench-e2e.png (bench/e2e.py).
 bench: $(STAMP)
+	$(BIN)/python bench/lifecycle.py
 	$(BIN)/python bench/e2e.py
 
 bench-emulator: $(STAMP)

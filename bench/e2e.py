@@ -9,11 +9,17 @@ speed from concurrent clients. Prints:
 - POST latency seen by the client, p50/p99,
 - AWS API calls per notification, by operation, counted with botocore event hooks in every
   process (API, trigger runner, function instances),
-- stack start time (command -> /health 200) and peak RSS of the stack's process tree,
+- stack start time (command -> local.json written, after /health 200), memory of the stack's
+  process tree idle and at its peak: PSS (shared pages counted once) beside RSS,
+- the webhook queue's depth (waiting + in flight) over the run,
 - the raw moto ceiling on this machine in the same run: SQS send/receive/delete in batches of
   10 through a bare moto server, no Tocsin code.
 
-    python bench/e2e.py [--notifications 2000] [--rate 10] [--clients 16]
+Each figure is printed beside its goal (issue 19), never asserted; a chart of accept ->
+delivery latency and queue depth over the run is written to ``build/bench-e2e.png``. Start
+and Ctrl-C stop as `make run` meets them: ``bench/lifecycle.py`` (``make bench`` runs both).
+
+    python bench/e2e.py [--notifications 2000] [--rate 10] [--clients 16] [--chart PATH]
 """
 
 from __future__ import annotations
@@ -37,10 +43,20 @@ import requests
 
 from tocsin_local.local_cloud import free_port
 from tocsin_local.metering import ENV_VAR, SITE_DIR, percentile, read_totals
-from tocsin_local.process_tree import tree_rss_mb
+from tocsin_local.process_tree import tree_memory_mb
+from tocsin_local.progress import bar
 from tocsin_local.stack import StackInfo, StackProcess
 
 ROOT = Path(__file__).resolve().parent.parent
+# Issue 19's goals; "before" figures (main, 2026-11) for the ones that must be no worse.
+GOALS = {
+    "start": "<= 1.5 s",
+    "pss_idle": "<= 200 MB PSS",
+    "pss_peak": "<= 350 MB PSS",
+    "sustained": ">= 100 /s, queue not growing",
+    "steady": "no worse than p50 12 / p99 20 ms",
+    "post": "no worse than p99 47 ms",
+}
 
 
 @dataclass
@@ -113,6 +129,8 @@ def post_all(
             local.session.headers["Authorization"] = f"Bearer {key}"
         return local.session  # type: ignore[no-any-return]
 
+    progress = bar(count, "POST", "notification")
+
     def send(index: int) -> Sent:
         begun = time.perf_counter()
         response = session().post(
@@ -123,13 +141,14 @@ def post_all(
         ended = time.perf_counter()
         if response.status_code != 202:
             raise RuntimeError(f"POST answered {response.status_code}: {response.text}")
+        progress.update()
         return Sent(response.json()["id"], ended, ended - begun)
 
     if rate is None:
-        with concurrent.futures.ThreadPoolExecutor(clients) as pool:
+        with progress, concurrent.futures.ThreadPoolExecutor(clients) as pool:
             return list(pool.map(send, range(count)))
     interval = 1.0 / rate
-    with concurrent.futures.ThreadPoolExecutor(clients) as pool:
+    with progress, concurrent.futures.ThreadPoolExecutor(clients) as pool:
         futures = []
         start = time.perf_counter()
         for index in range(count):
@@ -184,7 +203,9 @@ def moto_ceiling(seconds: float = 5.0) -> float:
         process.wait(10)
 
 
-def report_latencies(label: str, sent: list[Sent], received: dict[str, float]) -> None:
+def report_latencies(
+    label: str, sent: list[Sent], received: dict[str, float], goal: str | None = None
+) -> None:
     latencies = [
         (received[s.notification_id] - s.accepted_at) * 1000
         for s in sent
@@ -194,7 +215,76 @@ def report_latencies(label: str, sent: list[Sent], received: dict[str, float]) -
     print(
         f"  {label:<11} accept->webhook p50 {percentile(latencies, 0.5):7.1f} ms  p95 {percentile(latencies, 0.95):7.1f} ms"
         f"  p99 {percentile(latencies, 0.99):7.1f} ms | POST p50 {percentile(posts, 0.5):6.1f} ms  p99 {percentile(posts, 0.99):6.1f} ms"
+        + (f"   goal: {goal}" if goal else "")
     )
+
+
+def wait_delivered(receiver: Receiver, expected: int, timeout: float) -> None:
+    """Waits until ``expected`` notifications arrived, showing the count and the rate."""
+    receiver.expected = expected
+    with bar(expected, "delivered", "notification") as progress:
+        deadline = time.monotonic() + timeout
+        seen = len(receiver.received)
+        progress.update(seen)
+        while not receiver.done.wait(0.25) and time.monotonic() < deadline:
+            now = len(receiver.received)
+            progress.update(now - seen)
+            seen = now
+
+
+@dataclass
+class Samples:
+    """What the sampler saw over the run: (seconds since the steady phase began, value)."""
+
+    pss: list[tuple[float, float]] = field(default_factory=list)
+    rss: list[tuple[float, float]] = field(default_factory=list)
+    depth: list[tuple[float, int]] = field(default_factory=list)
+
+
+def queue_depth(sqs: Any, url: str) -> int:
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]) + int(
+        attributes["ApproximateNumberOfMessagesNotVisible"]
+    )
+
+
+def chart(
+    path: Path,
+    sent: list[Sent],
+    received: dict[str, float],
+    samples: Samples,
+    origin: float,
+) -> bool:
+    """The PNG: accept -> delivery latency of each notification by acceptance time, and the
+    webhook queue's depth over the run. False when matplotlib is missing."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    points = [
+        (s.accepted_at - origin, (received[s.notification_id] - s.accepted_at) * 1000)
+        for s in sent
+        if s.notification_id in received
+    ]
+    figure, (top, bottom) = plt.subplots(2, 1, figsize=(10, 7), sharex=True)
+    top.scatter([x for x, _ in points], [y for _, y in points], s=3)
+    top.set_ylabel("accept -> webhook (ms)")
+    top.set_yscale("log")
+    top.set_title("Tocsin local stack: latency and webhook queue depth")
+    bottom.plot([x for x, _ in samples.depth], [y for _, y in samples.depth], color="tab:red")
+    bottom.set_ylabel("queue depth (waiting + in flight)")
+    bottom.set_xlabel("seconds since the steady phase began")
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return True
 
 
 def main() -> None:
@@ -211,6 +301,7 @@ def main() -> None:
     parser.add_argument(
         "--clients", type=int, default=16, help="concurrent clients in the full-speed phase"
     )
+    parser.add_argument("--chart", type=Path, default=ROOT / "build" / "bench-e2e.png")
     args = parser.parse_args()
     steady_count = args.notifications // 2
     burst_count = args.notifications - steady_count
@@ -221,17 +312,32 @@ def main() -> None:
         meter_dir.mkdir()
         receiver = Receiver()
         server = receiver.serve()
+        load_before = os.getloadavg()
         stack, info, start_seconds = start_stack(state_dir, meter_dir)
-        peak_rss = 0.0
+        samples = Samples()
         sampling = threading.Event()
+        origin = time.perf_counter()
+        sqs = boto3.client(
+            "sqs",
+            endpoint_url=info.aws_endpoint_url,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        webhook_queue = sqs.get_queue_url(QueueName="tocsin-deliveries-webhook")["QueueUrl"]
 
         def sample() -> None:
-            nonlocal peak_rss
             while not sampling.is_set():
-                peak_rss = max(peak_rss, tree_rss_mb(stack.process.pid)[0])
-                sampling.wait(0.2)
+                at = time.perf_counter() - origin
+                pss, rss, _ = tree_memory_mb(stack.process.pid)
+                samples.pss.append((at, pss))
+                samples.rss.append((at, rss))
+                try:
+                    samples.depth.append((at, queue_depth(sqs, webhook_queue)))
+                except Exception:  # the stack is stopping
+                    return
+                sampling.wait(0.5)
 
-        threading.Thread(target=sample, daemon=True).start()
         try:
             api, key = info.api_url, info.api_key
             hook = f"http://127.0.0.1:{server.server_address[1]}/hook"
@@ -247,16 +353,19 @@ def main() -> None:
             receiver.done.wait(60)
             receiver.received.clear()
             receiver.done.clear()
+            # Idle: warm instances, nothing to do (the warm-up's extra instances trimmed).
+            time.sleep(2.0)
+            idle_pss, idle_rss, idle_roles = tree_memory_mb(stack.process.pid)
             calls_before = read_totals(meter_dir)
+            origin = time.perf_counter()
+            threading.Thread(target=sample, daemon=True).start()
 
-            receiver.expected = steady_count
             steady = post_all(api, key, "bench", steady_count, rate=args.rate, clients=8)
-            receiver.done.wait(120 + steady_count / 10)
+            wait_delivered(receiver, steady_count, 120 + steady_count / 10)
             receiver.done.clear()
-            receiver.expected = steady_count + burst_count
             burst_started = time.perf_counter()
             burst = post_all(api, key, "bench", burst_count, rate=None, clients=args.clients)
-            receiver.done.wait(300 + burst_count / 5)
+            wait_delivered(receiver, steady_count + burst_count, 300 + burst_count / 5)
             burst_received = [
                 receiver.received[s.notification_id]
                 for s in burst
@@ -269,26 +378,56 @@ def main() -> None:
             stack.stop()
             server.shutdown()
 
+        load_after = os.getloadavg()
         delivered = len(receiver.received)
         total = steady_count + burst_count
         burst_seconds = (max(burst_received) - burst_started) if burst_received else float("nan")
         print(
             f"\nTocsin local stack, {total} notifications (recipient with webhook + inbox), {os.cpu_count()} cores"
         )
+        print(
+            f"  load average (1 min) at start {load_before[0]:.1f}, at end {load_after[0]:.1f}"
+            " (other work on the machine slows every figure)"
+        )
         print(f"  delivered {delivered}/{total}, duplicate webhooks {receiver.duplicates}")
+        burst_end = max(burst_received) - origin if burst_received else 0.0
+        burst_depths = [
+            depth for at, depth in samples.depth if burst_started - origin <= at <= burst_end
+        ]
         print(
             f"  sustained accepted->delivered (full speed, {args.clients} clients): {len(burst_received) / burst_seconds:6.1f} notifications/s"
+            f"   (webhook queue depth max {max(burst_depths, default=0)})   goal: {GOALS['sustained']}"
         )
         accepted_rate = burst_count / (max(s.accepted_at for s in burst) - burst_started)
         print(f"  accepted (POST 202) at full speed: {accepted_rate:6.1f} notifications/s")
-        report_latencies(f"steady {args.rate:g}/s", steady, receiver.received)
+        report_latencies(
+            f"steady {args.rate:g}/s",
+            steady,
+            receiver.received,
+            f"{GOALS['steady']}; POST {GOALS['post']}",
+        )
         report_latencies("full speed", burst, receiver.received)
         per_notification = sum(calls.values()) / total
         print(f"  AWS API calls per notification: {per_notification:.2f}")
         for operation, count in calls.most_common():
             print(f"    {operation:<42} {count / total:6.2f}")
-        print(f"  stack start (command -> /health 200): {start_seconds:5.2f} s")
-        print(f"  peak RSS of the stack (all processes): {peak_rss:6.0f} MB")
+        print(
+            f"  stack start (tocsin run -> local.json, after /health 200): {start_seconds:5.2f} s   goal: {GOALS['start']}"
+        )
+        print(
+            f"  memory idle, whole tree: PSS {idle_pss:5.0f} MB, RSS {idle_rss:5.0f} MB   goal: {GOALS['pss_idle']}"
+        )
+        for role, (role_pss, role_rss) in sorted(idle_roles.items()):
+            print(f"    {role:<26} PSS {role_pss:5.0f} MB  RSS {role_rss:5.0f} MB")
+        peak_pss = max((value for _, value in samples.pss), default=0.0)
+        peak_rss = max((value for _, value in samples.rss), default=0.0)
+        print(
+            f"  memory peak over the run: PSS {peak_pss:5.0f} MB, RSS {peak_rss:5.0f} MB   goal: {GOALS['pss_peak']}"
+        )
+        if chart(args.chart, steady + burst, receiver.received, samples, origin):
+            print(f"  chart: {args.chart}")
+        else:
+            print("  (no chart: matplotlib is not installed)")
     ceiling = moto_ceiling()
     print(
         f"  raw moto ceiling, SQS send+receive+delete in batches of 10: {ceiling:6.0f} messages/s"

@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from tocsin_local.local_cloud import free_port, port_free  # noqa: E402
 from tocsin_local.process_tree import descendants, tree_memory_mb  # noqa: E402
+from tocsin_local.progress import bar  # noqa: E402
 
 GOALS = {"start": 1.5, "stop_idle": 1.0, "stop_burst": 2.0, "pss_idle": 200.0}
 
@@ -170,20 +171,27 @@ def main() -> None:
     burst_stops: list[float] = []
     memory: list[tuple[float, float, dict[str, tuple[float, float]]]] = []
     load = os.getloadavg()
-    with tempfile.TemporaryDirectory(prefix="tocsin-lifecycle-") as tmp:
-        for index in range(args.rounds):
-            run = Run(Path(tmp) / f"idle-{index}")
+    with (
+        tempfile.TemporaryDirectory(prefix="tocsin-lifecycle-") as tmp,
+        bar(args.rounds * 2, "make run started and stopped", "run") as progress,
+    ):
+        for _round in range(args.rounds):
+            # One state directory, as a developer's .tocsin/: later starts find what the
+            # first one kept (the project's description).
+            run = Run(Path(tmp) / "state")
             starts.append(run.wait_healthy())
             run.info()
             run.wait_warm()
             time.sleep(2.0)
             memory.append(tree_memory_mb(run.process.pid))
             idle_stops.append(run.stop())
-            run = Run(Path(tmp) / f"burst-{index}")
+            progress.update()
+            run = Run(Path(tmp) / "state")
             run.wait_healthy()
             info = run.info()
             burst(run.api, info["api_key"], args.burst)
             burst_stops.append(run.stop())
+            progress.update()
     load_after = os.getloadavg()
     print(f"\n`make run` lifecycle, {args.rounds} rounds, {os.cpu_count()} cores")
     print(f"  load average before {load[0]:.1f}, after {load_after[0]:.1f}")

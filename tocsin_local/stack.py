@@ -116,6 +116,22 @@ def banner(info: StackInfo, state_file: Path) -> str:
     )
 
 
+@dataclass(frozen=True)
+class _Key:
+    api_key: str
+    webhook_secret: str
+
+
+def _read_json_line(process: subprocess.Popen[str]) -> dict[str, str]:
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if not line:
+        process.wait(30)
+        raise RuntimeError(f"provisioning failed (exit code {process.returncode})")
+    found: dict[str, str] = json.loads(line)
+    return found
+
+
 def run(
     *,
     project_dir: Path,
@@ -144,38 +160,43 @@ def run(
         with contextlib.suppress(FileNotFoundError):
             stale.unlink()
     try:
-        # Embedded moto: start it, then the API and the runner, before anything heavy is
-        # imported here; an endpoint of one's own: provision first, as its account is unknown.
+        # Embedded moto: start it, then the API and the runner, while a process of its own
+        # provisions; an endpoint of one's own: provision first, as its account is unknown.
         parallel = endpoint_url is None
         endpoint = cloud.start_endpoint(wait=not parallel)
-        from chalicelib.settings import Stage
-        from infra.resources import definition, stage_settings
-
-        settings = stage_settings(Stage.LOCAL)
-        topic = settings.notifications_topic_name
+        command = [sys.executable, "-m", "tocsin_local.provisioning", "--endpoint", endpoint]
         if parallel:
-            region = cloud.env["AWS_DEFAULT_REGION"]
-            cloud.env["TOCSIN_NOTIFICATIONS_TOPIC_ARN"] = (
-                f"arn:aws:sns:{region}:{MOTO_ACCOUNT_ID}:{topic}"
-            )
-            state_dir.mkdir(parents=True, exist_ok=True)
-            cloud.start_functions(wait_for=gate)
-        from infra.provision import provision
-
-        session = endpoint_session(endpoint, cloud.env)
-        cloud.wait_endpoint()
-        provisioned = provision(definition(Stage.LOCAL), session)
-        if (
-            parallel
-            and provisioned.topic_arns[topic] != cloud.env["TOCSIN_NOTIFICATIONS_TOPIC_ARN"]
-        ):
-            raise RuntimeError(f"unexpected topic ARN {provisioned.topic_arns[topic]}")
-        cloud.env["TOCSIN_NOTIFICATIONS_TOPIC_ARN"] = provisioned.topic_arns[topic]
-        key = issue_demo_key(session, settings.table_name)
+            command += ["--account", MOTO_ACCOUNT_ID]
+        provisioner = subprocess.Popen(
+            command,
+            cwd=PROJECT_DIR,
+            env=cloud.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            if parallel:
+                announced = _read_json_line(provisioner)
+                cloud.env["TOCSIN_NOTIFICATIONS_TOPIC_ARN"] = announced["topic_arn"]
+                state_dir.mkdir(parents=True, exist_ok=True)
+                cloud.start_functions(wait_for=gate)
+            made = _read_json_line(provisioner)
+            provisioner.wait(30)
+        finally:
+            if provisioner.poll() is None:
+                provisioner.kill()
+                provisioner.wait(10)
+        if parallel and made["topic_arn"] != cloud.env["TOCSIN_NOTIFICATIONS_TOPIC_ARN"]:
+            raise RuntimeError(f"unexpected topic ARN {made['topic_arn']}")
+        cloud.env["TOCSIN_NOTIFICATIONS_TOPIC_ARN"] = made["topic_arn"]
         if parallel:
+            cloud.wait_endpoint()
             gate.touch()
         else:
             cloud.start_functions()
+        key = _Key(made["api_key"], made["webhook_secret"])
         cloud.wait_ready("/health")
         info = StackInfo(cloud.api_url, key.api_key, key.webhook_secret, endpoint)
         write_private(state_file, info.to_json() + "\n")
