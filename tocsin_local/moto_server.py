@@ -21,6 +21,7 @@ import os
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
@@ -36,6 +37,29 @@ from tocsin_local.moto_dynamodb import correct_dynamodb
 from tocsin_local.moto_lambda import correct_lambda_destinations
 from tocsin_local.moto_outbox import timestamp_outbox
 
+
+def cache_service_lookup() -> None:
+    """moto's dispatcher finds the service of every request anew, under one lock that every
+    request takes: ``get_backend_for_host`` lists moto's package directory (a ``stat`` of each
+    of some 200 service folders) and tries every service's URL patterns. Profiled under a burst,
+    that was most of the moto server's time, with every request queued behind it. A host names
+    the same service every time: remember it."""
+    if getattr(DomainDispatcherApplication.get_backend_for_host, "_tocsin_cached", False):
+        return
+    original = DomainDispatcherApplication.get_backend_for_host
+    found: dict[str | None, Any] = {}
+
+    def get_backend_for_host(self: DomainDispatcherApplication, host: str | None) -> Any:
+        try:
+            return found[host]
+        except KeyError:
+            backend = found[host] = original(self, host)
+            return backend
+
+    get_backend_for_host._tocsin_cached = True  # type: ignore[attr-defined]
+    DomainDispatcherApplication.get_backend_for_host = get_backend_for_host  # type: ignore[method-assign]
+
+
 # moto's own API that the local tooling uses: the outbox reads the sent emails and texts here.
 MOTO_API_PATHS = frozenset({"/moto-api/data.json"})
 
@@ -48,6 +72,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     die_with_parent()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    cache_service_lookup()
     correct_sqs()
     correct_lambda_destinations()
     correct_dynamodb()
