@@ -107,7 +107,6 @@ class Runner:
         self.websocket: WebSocketApi | None = None
         self.description: ProjectDescription | None = None
         self._lock = threading.Lock()
-        self._warming = threading.Lock()
         self._stop = threading.Event()
 
     def _env(self) -> dict[str, str]:
@@ -225,14 +224,7 @@ class Runner:
         self.sources[key] = runner_source
         log.info("%s <- %s %s", source.function.name, source.kind, _describe(source))
         if self._warm:
-            threading.Thread(target=self._warm_one, args=(pool,), daemon=True).start()
-
-    def _warm_one(self, pool: FunctionPool) -> None:
-        # One at a time: five instances importing the app at once on two cores would slow
-        # the stack's own start (and one another) for no gain.
-        with self._warming:
-            if not self._stop.is_set():
-                pool.warm()
+            threading.Thread(target=pool.warm, daemon=True).start()
 
     def _retry_waiting(self) -> None:
         with self._lock:
