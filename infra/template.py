@@ -78,6 +78,9 @@ CODE_PARAMETERS = {
     "CodeKey": "S3 key of that zip (change it with every build so that Lambda takes the new code)",
 }
 EMAIL_IDENTITY_PARAMETER = "ManageEmailIdentities"
+# Not the parameter's own name: LocalStack resolves a Ref to a condition of the same name first
+# (and recurses without end), where AWS resolves it to the parameter.
+EMAIL_IDENTITY_CONDITION = "CreateEmailIdentities"
 FRONT_DOOR_PARAMETER = "FrontDoor"
 # Per million requests at list prices (bench/prices.py): HTTP API $1.00, REST API $3.50, a
 # function URL nothing beyond the function's own invocation.
@@ -309,7 +312,7 @@ class _TemplateBuilder:
             "Default": "true",
             "Description": "Create the SES email identities of the senders in this stack",
         }
-        self.conditions[EMAIL_IDENTITY_PARAMETER] = {
+        self.conditions[EMAIL_IDENTITY_CONDITION] = {
             "Fn::Equals": [_ref(EMAIL_IDENTITY_PARAMETER), "true"]
         }
         for address in self._spec.email_identities:
@@ -317,7 +320,7 @@ class _TemplateBuilder:
                 logical_id(address, "email identity"),
                 "AWS::SES::EmailIdentity",
                 {"EmailIdentity": address},
-                Condition=EMAIL_IDENTITY_PARAMETER,
+                Condition=EMAIL_IDENTITY_CONDITION,
             )
 
     # --- functions ----------------------------------------------------------------------------
