@@ -27,6 +27,7 @@ OWN_HTTP_SERVER = (
     "a row of the local gateway's own HTTP server; a deployed API's HTTP parsing is the "
     "gateway's (API Gateway, LocalStack)"
 )
+# By test name, or by name with its parameters.
 NOT_HERE: dict[str, str] = {
     "test_a_malformed_chunked_body_is_400_problem": OWN_HTTP_SERVER,
     "test_the_http_servers_own_errors_are_problem_json": OWN_HTTP_SERVER,
@@ -39,6 +40,15 @@ UNUSUAL_METHODS = (
     "test_any_method_on_an_unknown_path_is_404",
     "test_an_unusual_method_on_a_route_is_405_allowing_only_what_it_serves",
 )
+# Rows where LocalStack departs from AWS, expected to fail here by name (they pass on the
+# emulator); not strict where LocalStack meets them by chance.
+DEVIATIONS: dict[str, str] = {
+    "test_a_transient_failure_is_retried_with_the_same_webhook_id": (
+        "LocalStack deviation 'visibility timer': a message comes back up to 1.4 s after its "
+        "visibility timeout (a 1 s timer), so the first retry can miss 2 s; "
+        "test_delivery.py checks the retry itself with that allowance"
+    ),
+}
 # These run last, in this order: the upgrade changes the deployed code, destroy removes it.
 LAST = ("test_lifecycle.py",)
 
@@ -48,11 +58,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if here not in item.path.parents:
             continue
-        reason = NOT_HERE.get(item.name)
-        if reason is None and item.name.startswith(UNUSUAL_METHODS):
+        name = getattr(item, "originalname", item.name)
+        reason = NOT_HERE.get(item.name) or NOT_HERE.get(name)
+        if reason is None and name in UNUSUAL_METHODS:
             reason = GATEWAY_METHODS
         if reason:
             item.add_marker(pytest.mark.skip(reason=reason))
+        if name in DEVIATIONS:
+            item.add_marker(pytest.mark.xfail(reason=DEVIATIONS[name], strict=False))
     items.sort(key=lambda item: item.path.name in LAST)
 
 
