@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
 .PHONY: run test lint typecheck unit integration e2e emulator bench bench-emulator bench-faults \
-        bench-cost test-localstack test-deployed localstack-start localstack-stop template deploy \
+        bench-cost bench-cold-start test-localstack test-deployed localstack-start localstack-stop template deploy \
         destroy clean
 
 $(BIN)/python:
@@ -59,6 +59,10 @@ bench-faults: $(STAMP)
 # Dollars per million notifications at AWS list prices, from every AWS request of the local stack.
 bench-cost: $(STAMP)
 	$(BIN)/python bench/cost.py
+
+# import app against import boto3 (fresh interpreters) and the code zip's size.
+bench-cold-start: $(STAMP)
+	$(BIN)/python bench/cold_start.py
 
 # The LocalStack tier: starts its own LocalStack (no Docker) unless LOCALSTACK_ENDPOINT is set.
 test-localstack: $(STAMP)

@@ -37,7 +37,7 @@ import requests
 from botocore.exceptions import ClientError, WaiterError
 
 from chalicelib.settings import Stage
-from infra.resources import PROJECT_DIR, stage_settings
+from infra.resources import PROJECT_DIR, definition, stage_settings
 from infra.template import (
     DEFAULT_FRONT_DOOR,
     EMAIL_IDENTITY_PARAMETER,
@@ -57,7 +57,7 @@ LOCAL_CREDENTIALS = {
     "AWS_SECRET_ACCESS_KEY": "test",
 }
 # Stack states from which an update may start, and the one a failed creation leaves behind.
-FAILED_CREATION = {"ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "DELETE_FAILED"}
+FAILED_CREATION = {"CREATE_FAILED", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "DELETE_FAILED"}
 ARTIFACTS_TEMPLATE: Json = {
     "AWSTemplateFormatVersion": "2010-09-09",
     "Description": "Tocsin's deploy artifacts (code zips and templates), shared by its stages",
@@ -377,7 +377,16 @@ def deploy(options: DeployOptions) -> Json:
     )
     cloudformation = cloud.client("cloudformation")
     name = stack_name(stage)
-    if describe(cloudformation, name) is not None:
+    existing = describe(cloudformation, name)
+    if existing is None or existing["StackStatus"] in FAILED_CREATION:
+        kept = kept_tables(cloud, stage)
+        if kept:
+            raise SystemExit(
+                f"refusing to create stack {name}: table {', '.join(kept)} already exists (kept "
+                "by an earlier destroy?); CloudFormation cannot create it again. Delete it once "
+                "its data is no longer needed, or import it into a stack by hand."
+            )
+    else:
         problems = refusals(deployed_template(cloudformation, name), template)
         if problems and not options.allow_replacement:
             raise SystemExit(
@@ -436,6 +445,21 @@ def deploy(options: DeployOptions) -> Json:
         flush=True,
     )
     return deployed
+
+
+def kept_tables(cloud: Cloud, stage: Stage) -> list[str]:
+    """The stage's tables that exist outside any stack of this stage."""
+    dynamodb = cloud.client("dynamodb")
+    found = []
+    for table in definition(stage).tables:
+        try:
+            dynamodb.describe_table(TableName=table.name)
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ResourceNotFoundException":
+                raise
+            continue
+        found.append(table.name)
+    return found
 
 
 def stack_function(stack: Json) -> str | None:

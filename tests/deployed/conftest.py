@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.deployed.deployment import DeployedStack, make
+from tests.deployed.deployment import DeployedStack, forget_kept_tables, make
 from tests.harness import Api, Receiver, receiver
-from tests.localstack.launcher import LocalStack, running_localstack
+from tocsin_local.localstack import LocalStack, running_localstack
 
 GATEWAY_METHODS = (
     "API Gateway routes only GET, POST, PUT, DELETE, PATCH, HEAD and OPTIONS; the gateway "
@@ -81,6 +81,7 @@ def stack(
 ) -> Iterator[DeployedStack]:
     """Tocsin deployed with ``make deploy STAGE=local ENDPOINT=...``; destroyed at the end
     unless a row did it."""
+    forget_kept_tables(localstack.endpoint)
     deployed = make("deploy", localstack.endpoint)
     assert deployed.returncode == 0, f"make deploy failed:\n{deployed.stdout}\n{deployed.stderr}"
     print(deployed.stdout)

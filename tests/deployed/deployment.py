@@ -4,6 +4,7 @@ table, and the commands that deploy and destroy it."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -13,11 +14,15 @@ from typing import Any
 
 import boto3
 
+from chalicelib.settings import Stage
+from infra.deploy import FAILED_CREATION
+from infra.resources import definition
 from tests.harness import Api
 from tocsin_local.stack import tocsin_command
 
 ROOT = Path(__file__).resolve().parents[2]
 STAGE = "local"
+FAILED_OR_GONE = {"DELETE_COMPLETE", *FAILED_CREATION}
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
 
 
@@ -41,6 +46,28 @@ def make(
         timeout=timeout,
         check=False,
     )
+
+
+def forget_kept_tables(endpoint: str) -> None:
+    """Deletes the tables an earlier run's destroy kept in this LocalStack (when no stack of the
+    stage is there), so that the tier can deploy afresh."""
+    session = boto3.session.Session(
+        aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        region_name="us-east-1",
+    )
+    cloudformation = session.client("cloudformation", endpoint_url=endpoint)
+    summaries = cloudformation.list_stacks()["StackSummaries"]
+    if any(
+        item["StackName"] == f"tocsin-{STAGE}" and item["StackStatus"] not in FAILED_OR_GONE
+        for item in summaries
+    ):
+        return
+    dynamodb = session.client("dynamodb", endpoint_url=endpoint)
+    for table in definition(Stage(STAGE)).tables:
+        with contextlib.suppress(dynamodb.exceptions.ResourceNotFoundException):
+            dynamodb.delete_table(TableName=table.name)
+            dynamodb.get_waiter("table_not_exists").wait(TableName=table.name)
 
 
 def state_file(project_dir: Path = ROOT) -> Path:

@@ -17,7 +17,7 @@ import pytest
 
 from tests.emulator.backend import Backend
 from tests.localstack.backend import LocalStackBackend
-from tests.localstack.launcher import running_localstack
+from tocsin_local.localstack import running_localstack
 
 DEVIATIONS: dict[str, str] = {
     "test_batching_window_gathers_messages_sent_apart": (

@@ -1,4 +1,4 @@
-"""A LocalStack for a test tier: the one at ``LOCALSTACK_ENDPOINT`` when that is set (for
+"""A LocalStack for a test tier or a benchmark: the one at ``LOCALSTACK_ENDPOINT`` when that is set (for
 instance one a user runs in Docker), else one the tier starts (and stops) with
 ``tools/localstack-offline.sh`` on ``LOCALSTACK_PORT`` (default 4599), or one already running
 there, left running."""
@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 LAUNCHER = ROOT / "tools" / "localstack-offline.sh"
 DEFAULT_PORT = "4599"
 # The LocalStack a tier starts retries a failed asynchronous invoke after 1 s, then 2 s
