@@ -37,12 +37,15 @@ import requests
 from botocore.exceptions import ClientError, WaiterError
 
 from chalicelib.settings import Stage
-from infra.resources import PROJECT_DIR, definition, stage_settings
+from infra.resources import PROJECT_DIR, chalice_config, definition, stage_settings
 from infra.template import (
+    API_HANDLER,
+    API_HANDLER_ID,
     DEFAULT_FRONT_DOOR,
     EMAIL_IDENTITY_PARAMETER,
     FRONT_DOOR_PARAMETER,
     FRONT_DOORS,
+    REST_API_ID,
     build_template,
 )
 from infra.upgrade import refusals
@@ -296,13 +299,81 @@ def digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:16]
 
 
+# --- the REST API on an emulator -------------------------------------------------------------
+# LocalStack's free edition cannot update a REST API, its deployment or its stage through
+# CloudFormation (its resource providers raise NotImplementedError; a new deployment's stage
+# update fails and its rollback deletes the stage). Against an ENDPOINT, a deploy over a stack
+# keeps those resources as they are deployed and applies the new routes itself, as
+# CloudFormation does on AWS: PutRestApi (overwrite) with the template's body, then a
+# deployment of the stage.
+def keep_rest_deployment(deployed: Json, template: Json) -> bool:
+    """Gives ``template`` the deployed REST API deployment; True when there is one."""
+    kind = "AWS::ApiGateway::Deployment"
+    old = [key for key, item in deployed["Resources"].items() if item["Type"] == kind]
+    new = [key for key, item in template["Resources"].items() if item["Type"] == kind]
+    if len(old) != 1 or len(new) != 1:
+        return False
+    resources = template["Resources"]
+    resources.pop(new[0])
+    resources[old[0]] = deployed["Resources"][old[0]]
+    for resource in resources.values():
+        if resource["Type"] == "AWS::ApiGateway::Stage":
+            resource["Properties"]["DeploymentId"] = {"Ref": old[0]}
+    return True
+
+
+def _resolved(node: Any, values: dict[str, str]) -> Any:
+    """``Fn::Sub`` strings of the API body with the stack's values put in."""
+    if isinstance(node, dict):
+        if set(node) == {"Fn::Sub"} and isinstance(node["Fn::Sub"], str):
+            text = node["Fn::Sub"]
+            for key, value in values.items():
+                text = text.replace("${" + key + "}", value)
+            if "${" in text:
+                raise SystemExit(f"cannot resolve {node['Fn::Sub']} for the emulator")
+            return text
+        return {key: _resolved(value, values) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_resolved(item, values) for item in node]
+    return node
+
+
+def apply_routes(cloud: Cloud, stage: Stage, stack: Json, template: Json) -> None:
+    resources = {
+        item["LogicalResourceId"]: item["PhysicalResourceId"]
+        for item in cloud.client("cloudformation").describe_stack_resources(
+            StackName=stack["StackId"]
+        )["StackResources"]
+    }
+    function = cloud.client("lambda").get_function(FunctionName=resources[API_HANDLER_ID])
+    values = {
+        "AWS::Partition": "aws",
+        "AWS::Region": cloud.region,
+        "AWS::AccountId": stack["StackId"].split(":")[4],
+        f"{API_HANDLER_ID}.Arn": function["Configuration"]["FunctionArn"],
+    }
+    body = _resolved(template["Resources"][REST_API_ID]["Properties"]["Body"], values)
+    apigateway = cloud.client("apigateway")
+    rest_api = resources[REST_API_ID]
+    say("applying the REST API's routes (LocalStack cannot update them through CloudFormation)")
+    apigateway.put_rest_api(restApiId=rest_api, mode="overwrite", body=json.dumps(body).encode())
+    apigateway.create_deployment(
+        restApiId=rest_api, stageName=chalice_config(stage, API_HANDLER).api_gateway_stage
+    )
+
+
 # --- the API ----------------------------------------------------------------------------------
-def api_url(cloud: Cloud, outputs: dict[str, str]) -> str:
-    if cloud.endpoint_url and "RestApiId" in outputs:
-        return (
-            f"{cloud.endpoint_url}/restapis/{outputs['RestApiId']}/"
-            f"{outputs['RestApiStage']}/_user_request_"
-        )
+def api_url(cloud: Cloud, stage: Stage, stack: Json, front_door: str) -> str:
+    outputs = outputs_of(stack)
+    if cloud.endpoint_url and front_door == "rest":
+        # LocalStack's path-style URL needs no DNS. (LocalStack may drop conditional outputs
+        # on an update, so the API's id comes from the stack's resources.)
+        resources = cloud.client("cloudformation").describe_stack_resources(
+            StackName=stack["StackId"], LogicalResourceId=REST_API_ID
+        )["StackResources"]
+        rest_api = resources[0]["PhysicalResourceId"]
+        api_stage = chalice_config(stage, API_HANDLER).api_gateway_stage
+        return f"{cloud.endpoint_url}/restapis/{rest_api}/{api_stage}/_user_request_"
     return outputs["ApiUrl"].rstrip("/")
 
 
@@ -364,6 +435,27 @@ def deploy(options: DeployOptions) -> Json:
     code = package(stage, project_dir, build / "chalice", cloud)
     say(f"code zip {len(code) / 1e6:.2f} MB")
     template = build_template(stage, project_dir)
+    cloudformation = cloud.client("cloudformation")
+    name = stack_name(stage)
+    existing = describe(cloudformation, name)
+    if existing is not None and existing["StackStatus"] in FAILED_CREATION:
+        say(f"stack {name} is {existing['StackStatus']} (a failed creation): deleting it first")
+        cloudformation.delete_stack(StackName=name)
+        _wait(cloudformation, "stack_delete_complete", name)
+        existing = None
+    routes_by_hand = False
+    if existing is None:
+        clear_empty_tables(cloud, stage, name)
+    else:
+        current = deployed_template(cloudformation, name)
+        problems = refusals(current, template)
+        if problems and not options.allow_replacement:
+            raise SystemExit(
+                "refusing to deploy: this change could lose or orphan data\n  "
+                + "\n  ".join(problems)
+                + "\n(ALLOW_REPLACEMENT=1 deploys it anyway)"
+            )
+        routes_by_hand = bool(cloud.endpoint_url) and keep_rest_deployment(current, template)
     template_text = json.dumps(template, indent=1, sort_keys=True)
     (build / "template.json").write_text(template_text)
     bucket = artifacts_bucket(cloud, options.bucket)
@@ -375,25 +467,6 @@ def deploy(options: DeployOptions) -> Json:
         f"{prefix}/template-{digest(template_text.encode())}.json",
         template_text.encode(),
     )
-    cloudformation = cloud.client("cloudformation")
-    name = stack_name(stage)
-    existing = describe(cloudformation, name)
-    if existing is None or existing["StackStatus"] in FAILED_CREATION:
-        kept = kept_tables(cloud, stage)
-        if kept:
-            raise SystemExit(
-                f"refusing to create stack {name}: table {', '.join(kept)} already exists (kept "
-                "by an earlier destroy?); CloudFormation cannot create it again. Delete it once "
-                "its data is no longer needed, or import it into a stack by hand."
-            )
-    else:
-        problems = refusals(deployed_template(cloudformation, name), template)
-        if problems and not options.allow_replacement:
-            raise SystemExit(
-                "refusing to deploy: this change could lose or orphan data\n  "
-                + "\n  ".join(problems)
-                + "\n(ALLOW_REPLACEMENT=1 deploys it anyway)"
-            )
     manage_email = options.manage_email_identities
     if manage_email is None:
         # LocalStack's free edition has no SES identity resource; verify by hand there.
@@ -410,7 +483,9 @@ def deploy(options: DeployOptions) -> Json:
         },
         capabilities=["CAPABILITY_IAM"],
     )
-    url = api_url(cloud, outputs_of(stack))
+    if routes_by_hand and front_door == "rest":
+        apply_routes(cloud, stage, stack, template)
+    url = api_url(cloud, stage, stack, front_door)
     say(f"waiting for {url}/health")
     wait_healthy(url)
     path = state_file(stage, project_dir)
@@ -447,10 +522,10 @@ def deploy(options: DeployOptions) -> Json:
     return deployed
 
 
-def kept_tables(cloud: Cloud, stage: Stage) -> list[str]:
-    """The stage's tables that exist outside any stack of this stage."""
+def clear_empty_tables(cloud: Cloud, stage: Stage, name: str) -> None:
+    """Before a stack is created: the stage's tables must not exist. An empty one (a failed
+    first deploy's, kept by its Retain policy) is deleted; one that holds data is refused."""
     dynamodb = cloud.client("dynamodb")
-    found = []
     for table in definition(stage).tables:
         try:
             dynamodb.describe_table(TableName=table.name)
@@ -458,8 +533,17 @@ def kept_tables(cloud: Cloud, stage: Stage) -> list[str]:
             if error.response["Error"]["Code"] != "ResourceNotFoundException":
                 raise
             continue
-        found.append(table.name)
-    return found
+        if dynamodb.scan(TableName=table.name, Limit=1, Select="COUNT")["ScannedCount"]:
+            raise SystemExit(
+                f"refusing to create stack {name}: table {table.name} already exists with data "
+                "(kept by an earlier destroy?), and CloudFormation cannot create it again. "
+                "Delete it once its data is no longer needed, or import it into a stack by hand."
+            )
+        say(f"deleting the empty table {table.name} that a failed deploy left behind")
+        dynamodb.delete_table(TableName=table.name)
+        dynamodb.get_waiter("table_not_exists").wait(
+            TableName=table.name, WaiterConfig={"Delay": 1, "MaxAttempts": 300}
+        )
 
 
 def stack_function(stack: Json) -> str | None:
@@ -475,15 +559,24 @@ def destroy(stage: Stage, endpoint_url: str | None, project_dir: Path) -> list[s
     if describe(cloudformation, name) is None:
         say(f"no stack {name}")
         return []
+    resources = deployed_template(cloudformation, name)["Resources"]
+    retained_or_not = {logical_id: resource["Type"] for logical_id, resource in resources.items()}
     retained = {
         logical_id: resource["Type"]
-        for logical_id, resource in deployed_template(cloudformation, name)["Resources"].items()
+        for logical_id, resource in resources.items()
         if resource.get("DeletionPolicy") == "Retain"
     }
     physical = {
         item["LogicalResourceId"]: item.get("PhysicalResourceId", "")
         for item in cloudformation.describe_stack_resources(StackName=name)["StackResources"]
     }
+    # Schedules first: a run that starts while its function and log group are being deleted
+    # can leave them behind (LocalStack recreates the log group, and the next create fails).
+    events = cloud.client("events")
+    for logical_id, kind in retained_or_not.items():
+        if kind == "AWS::Events::Rule" and physical.get(logical_id):
+            with contextlib.suppress(ClientError):
+                events.disable_rule(Name=physical[logical_id])
     say(f"deleting stack {name}")
     cloudformation.delete_stack(StackName=name)
     _wait(cloudformation, "stack_delete_complete", name)
