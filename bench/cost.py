@@ -74,6 +74,8 @@ class Usage:
     read_units: float
     calls: dict[str, float]
     memory: dict[str, int] = field(default_factory=dict)
+    # DynamoDB capacity units by operation.
+    capacity: dict[str, float] = field(default_factory=dict)
 
     def count(self, prefix: str) -> float:
         return sum(value for key, value in self.calls.items() if key.startswith(prefix))
@@ -129,6 +131,7 @@ class World:
             read_units=delta.read_units / units,
             calls=calls,
             memory={name: self.memory(name) for name in seconds},
+            capacity={op: value / units for op, value in delta.capacity.items()},
         )
 
 
@@ -410,13 +413,18 @@ def report(name: str, usage: Usage, floor: Floor, goal: float | None, door: str)
             )
     print("  AWS requests per unit (each priced at its service's rate):")
     for key, value in sorted(usage.calls.items(), key=lambda item: -item[1]):
-        if value > 0.005:
-            print(f"    {key:<40} {value:6.2f}")
+        if value <= 0.005:
+            continue
+        service, _, operation = key.partition(":")
+        units = usage.capacity.get(operation) if service == "dynamodb" else None
+        extra = "" if units is None else f"  {units:6.2f} capacity units"
+        print(f"    {key:<40} {value:6.2f}{extra}")
 
 
 def report_fixed(fixed: Meter, minutes: float, memory: Callable[[str], int]) -> None:
     invocations = sum(fixed.invocations.values())
     if not invocations:
+        print(f"\nFixed, whatever the volume: the sweep did not run in these {minutes:.0f} min.")
         return
     per_run = {
         "lambda": prices.LAMBDA_REQUEST
