@@ -12,18 +12,14 @@ import math
 import time
 from datetime import timedelta
 from functools import lru_cache
-from typing import Any
-
-from aws_lambda_powertools.utilities.batch import (
-    BatchProcessor,
-    EventType,
-    process_partial_response,
-)
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from typing import TYPE_CHECKING, Any
 
 from chalicelib import aws, logs
 from chalicelib.models.messages import NotificationEvent
 from chalicelib.wiring import services
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 # SQS refuses a visibility timeout reaching past 12 h after the message was sent; longer waits
 # are bridged by sending the message again.
@@ -89,6 +85,14 @@ class LookLater:
 
 
 def deliver(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    # Imported here: every function imports app.py, and only this one needs Powertools' batch
+    # machinery (a cold start of the API function would pay for it otherwise).
+    from aws_lambda_powertools.utilities.batch import (
+        BatchProcessor,
+        EventType,
+        process_partial_response,
+    )
+
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     later = LookLater()
 

@@ -18,7 +18,7 @@ from chalice.app import Chalice
 Event = dict[str, Any]
 
 
-class FrontDoorApp(Chalice):  # type: ignore[misc]
+class FrontDoorApp(Chalice):
     """A Chalice app that answers the events of every front door the template can deploy."""
 
     def __call__(self, event: Event, context: Any) -> dict[str, Any]:
