@@ -21,7 +21,12 @@ from infra.resources import PROJECT_DIR, chalice_config
 
 GOAL_RATIO = 2.0
 GOAL_ZIP_BYTES = 5 * 1000 * 1000
-TIMER = "import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+# Wall time and the process's CPU time: on a shared machine the CPU time is the steadier figure,
+# and it is what a Lambda cold start spends (its imports do not wait on the network).
+TIMER = (
+    "import time; w = time.perf_counter(); c = time.process_time(); import {module}; "
+    "print(time.perf_counter() - w, time.process_time() - c)"
+)
 
 
 def stage_env(stage: Stage) -> dict[str, str]:
@@ -34,7 +39,8 @@ def stage_env(stage: Stage) -> dict[str, str]:
     return env
 
 
-def timed_import(module: str, env: dict[str, str]) -> float:
+def timed_import(module: str, env: dict[str, str]) -> tuple[float, float]:
+    """(wall, CPU) seconds of ``import module`` in a fresh interpreter."""
     completed = subprocess.run(
         [sys.executable, "-c", TIMER.format(module=module)],
         cwd=PROJECT_DIR,
@@ -43,7 +49,8 @@ def timed_import(module: str, env: dict[str, str]) -> float:
         text=True,
         check=True,
     )
-    return float(completed.stdout.strip().splitlines()[-1])
+    wall, cpu = completed.stdout.strip().splitlines()[-1].split()
+    return float(wall), float(cpu)
 
 
 def slowest_modules(env: dict[str, str], count: int = 8) -> list[tuple[int, str]]:
@@ -88,16 +95,19 @@ def main() -> None:
     for _ in range(args.runs):
         boto3_times.append(timed_import("boto3", env))
         app_times.append(timed_import("app", env))
-    boto3_median = statistics.median(boto3_times)
-    app_median = statistics.median(app_times)
-    ratio = app_median / boto3_median
+    boto3_wall = statistics.median(wall for wall, _ in boto3_times)
+    app_wall = statistics.median(wall for wall, _ in app_times)
+    boto3_cpu = statistics.median(cpu for _, cpu in boto3_times)
+    app_cpu = statistics.median(cpu for _, cpu in app_times)
+    ratio = app_cpu / boto3_cpu
     size = zip_size(stage)
     print(f"Cold start ({args.runs} fresh interpreters each, interleaved, medians; {stage.value})")
-    print(f"  import boto3  {boto3_median * 1000:7.1f} ms")
-    print(f"  import app    {app_median * 1000:7.1f} ms")
+    print(f"  {'':14}{'CPU':>9}{'wall':>10}")
+    print(f"  import boto3  {boto3_cpu * 1000:7.1f} ms {boto3_wall * 1000:7.1f} ms")
+    print(f"  import app    {app_cpu * 1000:7.1f} ms {app_wall * 1000:7.1f} ms")
     print(
-        f"  ratio         {ratio:7.2f} x      goal <= {GOAL_RATIO:.1f} x: "
-        f"{'met' if ratio <= GOAL_RATIO else 'NOT met'}"
+        f"  ratio         {ratio:7.2f} x {app_wall / boto3_wall:7.2f} x   "
+        f"goal <= {GOAL_RATIO:.1f} x (CPU): {'met' if ratio <= GOAL_RATIO else 'NOT met'}"
     )
     print(
         f"  code zip      {size / 1e6:7.2f} MB     goal <= {GOAL_ZIP_BYTES / 1e6:.0f} MB: "

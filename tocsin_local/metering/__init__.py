@@ -104,7 +104,11 @@ def _count(model: Any = None, **_: Any) -> None:
 
 def _ask_for_capacity(**kwargs: Any) -> None:
     params, model = kwargs.get("params"), kwargs.get("model")
-    if isinstance(params, dict) and model is not None and model.name in READ_OPERATIONS | WRITE_OPERATIONS:
+    if (
+        isinstance(params, dict)
+        and model is not None
+        and model.name in READ_OPERATIONS | WRITE_OPERATIONS
+    ):
         params.setdefault("ReturnConsumedCapacity", "INDEXES")
 
 
