@@ -59,7 +59,7 @@ LOCAL_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "test",
     "AWS_SECRET_ACCESS_KEY": "test",
 }
-# Stack states from which an update may start, and the one a failed creation leaves behind.
+# What a failed creation leaves behind: such a stack is deleted before it is created again.
 FAILED_CREATION = {"CREATE_FAILED", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "DELETE_FAILED"}
 ARTIFACTS_TEMPLATE: Json = {
     "AWSTemplateFormatVersion": "2010-09-09",
