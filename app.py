@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from chalice.app import Chalice, CloudWatchEvent, Rate, SQSEvent
+from chalice.app import CloudWatchEvent, Rate, SQSEvent
 
 from chalicelib import logs, triggers
+from chalicelib.api.front_door import FrontDoorApp
 from chalicelib.api.gateway import http_middleware, install_catch_alls, system
 from chalicelib.api.notifications import notifications
 from chalicelib.api.recipients import recipients
@@ -19,7 +20,7 @@ from chalicelib.settings import get_settings
 settings = get_settings()
 logs.configure()
 
-app = Chalice(app_name="tocsin")
+app = FrontDoorApp(app_name="tocsin")
 app.register_middleware(http_middleware, "http")
 app.register_blueprint(system)
 app.register_blueprint(recipients)

@@ -6,7 +6,6 @@ import json
 import re
 from typing import Annotated, Any, Literal
 
-from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from chalicelib.models.common import (
@@ -53,6 +52,10 @@ def _shallow(value: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def _plain_email(value: str) -> str:
     """A plain address (no display name), kept as given; reserved test domains are fine."""
+    # Imported on the first address checked: its patterns take tens of milliseconds to compile,
+    # which every function's cold start would pay otherwise.
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         validate_email(value, check_deliverability=False, test_environment=True)
     except EmailNotValidError as error:
