@@ -6,11 +6,12 @@ import json
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 
 from chalicelib.models.common import (
     Channel,
     DeliveryStatus,
+    Model,
     NotificationStatus,
     Phone,
     Reason,
@@ -85,7 +86,7 @@ def _omit_none(value: object) -> bool:
     return value is None
 
 
-class WriteModel(BaseModel):
+class WriteModel(Model):
     """A request body: unknown fields are an error, not silently dropped."""
 
     model_config = ConfigDict(extra="forbid")
@@ -103,7 +104,7 @@ class RecipientIn(WriteModel):
     preferences: ShallowObject | None = None
 
 
-class RecipientOut(BaseModel):
+class RecipientOut(Model):
     recipient_id: RecipientId
     name: str | None = Field(default=None, exclude_if=_omit_none)
     email: str | None = Field(default=None, exclude_if=_omit_none)
@@ -163,7 +164,7 @@ class NotificationIn(WriteModel):
         return self
 
 
-class DeliveryOut(BaseModel):
+class DeliveryOut(Model):
     channel: Channel
     recipient_id: str
     status: DeliveryStatus
@@ -177,7 +178,7 @@ class DeliveryOut(BaseModel):
     next_attempt_at: Timestamp | None = Field(default=None, exclude_if=_omit_none)
 
 
-class DeliveryCountsOut(BaseModel):
+class DeliveryCountsOut(Model):
     pending: int
     retrying: int
     delivered: int
@@ -186,7 +187,7 @@ class DeliveryCountsOut(BaseModel):
     scheduled: int
 
 
-class NotificationOut(BaseModel):
+class NotificationOut(Model):
     id: str
     status: NotificationStatus
     created_at: Timestamp
@@ -208,17 +209,17 @@ class NotificationOut(BaseModel):
     )
 
 
-class DeliveryPage(BaseModel):
+class DeliveryPage(Model):
     items: list[DeliveryOut]
     next: str | None
 
 
-class NotificationPage(BaseModel):
+class NotificationPage(Model):
     items: list[NotificationOut]
     next: str | None
 
 
-class InboxItemOut(BaseModel):
+class InboxItemOut(Model):
     notification_id: str
     title: str
     body: str | None
@@ -229,12 +230,12 @@ class InboxItemOut(BaseModel):
     read_at: Timestamp | None
 
 
-class InboxPage(BaseModel):
+class InboxPage(Model):
     items: list[InboxItemOut]
     next: str | None
 
 
-class DeadLetterOut(BaseModel):
+class DeadLetterOut(Model):
     notification_id: str
     channel: Channel
     recipient_id: str
@@ -243,7 +244,7 @@ class DeadLetterOut(BaseModel):
     failed_at: Timestamp
 
 
-class DeadLetterPage(BaseModel):
+class DeadLetterPage(Model):
     items: list[DeadLetterOut]
     next: str | None
 
@@ -267,7 +268,7 @@ class SubscriptionIn(WriteModel):
         return value
 
 
-class SubscriptionOut(BaseModel):
+class SubscriptionOut(Model):
     subscription_id: str
     recipient_id: str
     pattern: str
@@ -277,22 +278,22 @@ class SubscriptionOut(BaseModel):
     created_at: Timestamp
 
 
-class SubscriptionPage(BaseModel):
+class SubscriptionPage(Model):
     items: list[SubscriptionOut]
     next: str | None
 
 
-class SubscriberOut(BaseModel):
+class SubscriberOut(Model):
     recipient_id: str
     subscription_ids: list[str]
 
 
-class SubscriberPage(BaseModel):
+class SubscriberPage(Model):
     items: list[SubscriberOut]
     next: str | None
 
 
-class RetryOut(BaseModel):
+class RetryOut(Model):
     id: str
     retried: int
 
@@ -302,11 +303,11 @@ class RedriveIn(WriteModel):
     recipient_id: RecipientId | None = None
 
 
-class RedriveOut(BaseModel):
+class RedriveOut(Model):
     redriven: int
 
 
-class OpenApiDocument(BaseModel):
+class OpenApiDocument(Model):
     """An OpenAPI 3.1 document."""
 
     model_config = ConfigDict(extra="allow")
@@ -316,17 +317,17 @@ class OpenApiDocument(BaseModel):
     paths: dict[str, Any]
 
 
-class HealthOut(BaseModel):
+class HealthOut(Model):
     status: Literal["ok", "unavailable"]
 
 
-class ProblemError(BaseModel):
+class ProblemError(Model):
     loc: list[str | int]
     msg: str
     type: str | None = Field(default=None, exclude_if=_omit_none)
 
 
-class Problem(BaseModel):
+class Problem(Model):
     """RFC 9457 problem details."""
 
     type: str

@@ -5,18 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from chalicelib.models.common import (
     Channel,
     DeliveryStatus,
+    Model,
     Reason,
     Severity,
     Timestamp,
 )
 
 
-class Stored(BaseModel):
+class Stored(Model):
     model_config = ConfigDict(validate_assignment=False)
 
 
