@@ -1379,8 +1379,10 @@ class DynamoStore:
                 if _error_code(error) == "ValidationException" and cursor:
                     raise InvalidCursor("cursor does not fit this list") from None
                 raise
-            for row in response.get("Items", []):
-                parsed = self._parsed(parse, row)
+            rows = response.get("Items", [])
+            items = rows if index is None else self._items_of(rows)
+            for row, item in zip(rows, items, strict=True):
+                parsed = None if item is None else self._parsed(parse, item)
                 if parsed is not None and (keep is None or keep(parsed)):
                     kept.append((row, parsed))
             start = response.get("LastEvaluatedKey")
@@ -1395,6 +1397,15 @@ class DynamoStore:
             )
         next_cursor = None if start is None else _Cursor.encode(start)
         return Page([parsed for _, parsed in kept], next_cursor)
+
+    def _items_of(self, rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any] | None]:
+        """The items that an index's keys name, in the index's order (the indexes project keys
+        only); None for one deleted meanwhile."""
+        found = {
+            (item["pk"]["S"], item["sk"]["S"]): item
+            for item in self._batch_get([_key(row["pk"]["S"], row["sk"]["S"]) for row in rows])
+        }
+        return [found.get((row["pk"]["S"], row["sk"]["S"])) for row in rows]
 
     @staticmethod
     def _parsed[T](parse: Callable[[Mapping[str, Any]], T], row: Mapping[str, Any]) -> T | None:
