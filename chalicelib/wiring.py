@@ -8,11 +8,13 @@ install them with ``use_services``.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
 
 from chalicelib import aws
+from chalicelib.adapters.chat import ChatSender
 from chalicelib.adapters.dynamodb import DynamoStore
 from chalicelib.adapters.email import SesEmailSender
 from chalicelib.adapters.faults import (
@@ -23,9 +25,11 @@ from chalicelib.adapters.faults import (
     WitnessedDeliveryStore,
 )
 from chalicelib.adapters.messaging import SnsSqsPublisher
+from chalicelib.adapters.push import SnsPushSender
 from chalicelib.adapters.runtime import SystemClock
 from chalicelib.adapters.sms import SnsSmsSender
-from chalicelib.adapters.webhook import WebhookSender, resolve_host
+from chalicelib.adapters.webhook import JsonPoster, WebhookSender, resolve_host
+from chalicelib.domain.chat_targets import CHAT_CHANNELS
 from chalicelib.domain.dead_letters import DeadLetterService
 from chalicelib.domain.deliveries import DeliveryService
 from chalicelib.domain.endpoints import EndpointHealth
@@ -38,15 +42,17 @@ from chalicelib.domain.sweeper import Sweeper
 from chalicelib.domain.tenants import TenantService
 from chalicelib.domain.topics import SubscriptionService
 from chalicelib.models.common import Channel
-from chalicelib.models.stored import Tenant
+from chalicelib.models.stored import Delivery, Tenant
 from chalicelib.ports import (
     ChannelSender,
     Clock,
     DeliveryStore,
     FanoutStore,
     HealthProbe,
+    Outgoing,
     Publisher,
     SenderRegistry,
+    SendOutcome,
     TenantStore,
 )
 from chalicelib.settings import Settings, get_settings
@@ -86,6 +92,34 @@ class TenantCache:
         tenant = self._store.get_tenant(name)
         self._cache[name] = (now, tenant)
         return tenant
+
+
+class DeferredSender:
+    """A sender built on its first send: what its module imports is loaded only in the function
+    that sends on its channel (Apprise: 0.3-2 s of imports the other functions never pay)."""
+
+    def __init__(self, channel: Channel, build: Callable[[], ChannelSender]) -> None:
+        self.channel = channel
+        self._build = build
+        self._sender: ChannelSender | None = None
+        self._lock = threading.Lock()
+
+    def send(self, outgoing: Outgoing, delivery: Delivery, tenant: Tenant) -> SendOutcome:
+        if self._sender is None:
+            with self._lock:
+                if self._sender is None:
+                    self._sender = self._build()
+        return self._sender.send(outgoing, delivery, tenant)
+
+
+def apprise_sender(settings: Settings) -> ChannelSender:
+    from chalicelib.adapters.apprise_sender import AppriseSender
+
+    return AppriseSender(
+        allow_private=settings.is_local,
+        resolve=resolve_host,
+        timeout=settings.webhook_timeout_seconds,
+    )
 
 
 def topic_arn_resolver(settings: Settings) -> str:
@@ -147,6 +181,25 @@ def build_services(settings: Settings) -> Services:
             ),
             Channel.EMAIL: SesEmailSender(ses=aws.ses(), sender=settings.email_sender),
             Channel.SMS: SnsSmsSender(sns=aws.sns()),
+            **{
+                channel: ChatSender(
+                    channel,
+                    poster=JsonPoster(
+                        clock=clock,
+                        timeout=settings.webhook_timeout_seconds,
+                        max_response_bytes=settings.webhook_max_response_bytes,
+                        allow_private=settings.is_local,
+                        ipv6_egress=settings.webhook_ipv6_egress,
+                        name=channel.value,
+                    ),
+                    allow_private=settings.is_local,
+                )
+                for channel in CHAT_CHANNELS
+            },
+            Channel.PUSH: SnsPushSender(
+                sns=aws.sns(), endpoints=store, applications=settings.push_applications
+            ),
+            Channel.APPRISE: DeferredSender(Channel.APPRISE, lambda: apprise_sender(settings)),
         },
     )
     if settings.is_local:
@@ -182,6 +235,7 @@ def build_services(settings: Settings) -> Services:
         deliveries=DeliveryService(
             deliveries=ports.deliveries,
             notifications=store,
+            recipients=store,
             tenant_of=TenantCache(store, clock),
             senders=SenderRegistry(ports.senders),
             publisher=ports.publisher,

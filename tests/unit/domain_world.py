@@ -76,6 +76,7 @@ class World:
         self.deliveries = DeliveryService(
             deliveries=deliveries,
             notifications=self.store,
+            recipients=self.store,
             tenant_of=self.store.get_tenant,
             senders=SenderRegistry(senders),
             publisher=self.publisher,
