@@ -79,8 +79,11 @@ def platform_payload(outgoing: Outgoing, platform: PushPlatform) -> dict[str, An
 
     payload = build(content.body)
     if content.body and _size(payload) > MAX_PAYLOAD_BYTES:
-        room = MAX_PAYLOAD_BYTES - _size(build(""))
-        payload = build(cut(content.body, room, lambda text: len(json.dumps(text).encode())))
+        # What the payload takes besides its body text (``"x"``: three bytes as JSON).
+        room = MAX_PAYLOAD_BYTES - (_size(build("x")) - 3)
+        payload = build(
+            cut(content.body, room, lambda text: len(json.dumps(text, ensure_ascii=False).encode()))
+        )
     return payload
 
 

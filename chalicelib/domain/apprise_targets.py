@@ -61,7 +61,9 @@ def check_apprise_url(url: str, *, allow_private: bool, resolve: Resolver) -> No
         return
     if _is_address(host):
         addresses = [host]
-    elif is_host_name(host):
+    elif is_host_name(host) and not host.isdigit():
+        # (An all-digit "host" is an id, such as a Telegram bot's: a resolver would read it as
+        # an IPv4 address in one number.)
         try:
             addresses = list(resolve(host, 443))
         except OSError:
