@@ -163,7 +163,10 @@ def slack_message(view: MessageView) -> Json:
             "type": "context",
             "elements": [
                 {"type": "mrkdwn", "text": cut(context, SLACK_CONTEXT_TEXT_MAX)},
-                {"type": "mrkdwn", "text": format_timestamp(view.created_at)},
+                {
+                    "type": "mrkdwn",
+                    "text": f"{format_timestamp(view.created_at)} · {view.notification_id}",
+                },
             ],
         }
     )
@@ -231,7 +234,11 @@ def teams_message(view: MessageView) -> Json:
         ]
         if body_text:
             elements.append({"type": "TextBlock", "text": body_text, "wrap": True})
-        facts = [*_facts(view), ("Time", format_timestamp(view.created_at))]
+        facts = [
+            *_facts(view),
+            ("Time", format_timestamp(view.created_at)),
+            ("Notification", view.notification_id),
+        ]
         elements.append({"type": "FactSet", "facts": [{"title": n, "value": v} for n, v in facts]})
         actions: list[Json] = []
         if view.link:
