@@ -74,7 +74,8 @@ def test_each_token_gets_one_endpoint_made_on_first_send_and_reused(
     first = sender.send(OUTGOING, delivery(fcm, apns), TENANT)
     second = sender.send(OUTGOING, delivery(fcm, apns), TENANT)
     # THEN both are delivered through one endpoint per token
-    assert first.delivered and second.delivered
+    assert first.delivered
+    assert second.delivered
     assert (first.reached, second.reached) == (2, 2)
     sns = moto.client("sns")
     for target, platform in ((fcm, PushPlatform.FCM), (apns, PushPlatform.APNS)):
