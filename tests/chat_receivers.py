@@ -18,6 +18,7 @@ asked, ``429`` with ``Retry-After`` (Discord's with its JSON body). The limits:
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import re
 import threading
@@ -313,9 +314,7 @@ def chat_receivers() -> Iterator[ChatReceivers]:
     for platform in ("slack", "teams", "discord"):
         server.expect_request(
             re.compile(f"^/{platform}(/.*)?$"), method="POST"
-        ).respond_with_handler(
-            lambda request, platform=platform: receivers.handle(platform, request)
-        )
+        ).respond_with_handler(functools.partial(receivers.handle, platform))
     try:
         yield receivers
     finally:

@@ -7,9 +7,9 @@ after a send (probability per attempt), SNS publish failures after the table wri
 that answers 5xx or stalls past the webhook timeout, the trigger runner killed outright
 (SIGKILL) and restarted by the supervisor mid-run, and, for notifications to a topic, fan-out
 crashes between the batch writes of a page and between pages. The receiver counts webhooks by
-``webhook-id`` (one per notification and recipient). Each one-recipient notification also goes
-to a chat channel (Slack, by default): the same receiver takes its messages, found by the
-notification id they show, with the same faults.
+``webhook-id`` (one per notification and recipient). Every fourth one-recipient notification
+also goes to a chat channel (Slack, by default): the same receiver takes its messages, found by
+the notification id they show, with the same faults.
 
 Accounting after the deadline, per expected delivery (the webhook and the chat message of each
 one-recipient notification, and the webhook of each subscriber of each topic notification):
@@ -66,8 +66,10 @@ class FaultPlan:
     topic_subscribers: int = 40
     fanout_page_size: int = 20
     crash_in_fanout: float = 0.08
-    # A chat channel each one-recipient notification also goes to (None: webhooks only).
+    # A chat channel that every chat_every-th one-recipient notification also goes to (None:
+    # webhooks only).
     chat_channel: str | None = "slack"
+    chat_every: int = 4
     clients: int = 8
     deadline_seconds: float = 300.0
     seed: int = 20261201
@@ -84,6 +86,8 @@ class FaultReport:
     resends_after_other_death: int = 0
     unexplained_duplicates: list[str] = field(default_factory=list)
     webhook_requests: int = 0
+    # Expected deliveries by channel.
+    channels: Counter[str] = field(default_factory=Counter)
     injected: Counter[str] = field(default_factory=Counter)
     runner_restarts: int = 0
     seconds: float = 0.0
@@ -346,10 +350,11 @@ def _run(plan: FaultPlan, state_dir: Path) -> FaultReport:
             if not hasattr(local, "session"):
                 local.session = _session(key)
             to_topic = bool(topic_every) and index % topic_every == 0
-            target = (
+            channels = single_channels if index % plan.chat_every == 0 else ["webhook"]
+            target: dict[str, Any] = (
                 {"topic": TOPIC}
                 if to_topic
-                else {"recipient_id": SINGLE_RECIPIENT, "channels": single_channels}
+                else {"recipient_id": SINGLE_RECIPIENT, "channels": channels}
             )
             response = local.session.post(
                 f"{api}/v1/notifications", json={**target, "title": f"fault {index}"}, timeout=60
@@ -359,7 +364,7 @@ def _run(plan: FaultPlan, state_dir: Path) -> FaultReport:
             due = (
                 [(recipient, "webhook") for recipient in _subscribers(plan)]
                 if to_topic
-                else [(SINGLE_RECIPIENT, channel) for channel in single_channels]
+                else [(SINGLE_RECIPIENT, channel) for channel in target["channels"]]
             )
             with lock:
                 accepted.append(nid)
@@ -373,6 +378,7 @@ def _run(plan: FaultPlan, state_dir: Path) -> FaultReport:
         with concurrent.futures.ThreadPoolExecutor(plan.clients) as pool:
             list(pool.map(send, range(total)))
         report.accepted = len(expected)
+        report.channels.update(channel for _, _, channel in expected)
 
         statuses = _await_final(stack, receiver, expected, time.monotonic() + plan.deadline_seconds)
         report.seconds = time.monotonic() - started

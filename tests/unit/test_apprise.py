@@ -29,7 +29,7 @@ def test_the_scheme_list_is_the_installed_apprises() -> None:
     import apprise
     from apprise.manager_plugins import NotificationManager
 
-    installed = sorted(set(NotificationManager().schemas()))
+    installed = sorted(set(NotificationManager().schemas()))  # type: ignore[no-untyped-call]
     assert apprise.__version__ == APPRISE_VERSION
     assert sorted(APPRISE_SCHEMES) == installed, (
         "regenerate chalicelib/domain/apprise_schemes.py from "
@@ -90,7 +90,7 @@ def outgoing(**content: object) -> Outgoing:
     return Outgoing(
         notification_id="n1",
         created_at=NOW,
-        content=Content(title="Disk almost full", **content),  # type: ignore[arg-type]
+        content=Content(title="Disk almost full", **content),
     )
 
 
