@@ -65,6 +65,12 @@ def combine(results: Sequence[TargetResult], *, reached_before: int) -> SendOutc
             remaining=(),
             invalid=invalid,
         )
+    # Failed for good: those that failed stay the targets, for a manual retry (a platform
+    # configured meanwhile, a service back); the invalid ones are gone.
     return SendOutcome(
-        delivered=False, permanent=True, error=errors or "no target", remaining=(), invalid=invalid
+        delivered=False,
+        permanent=True,
+        error=errors or "no target",
+        remaining=tuple(result.target for result in results if result.fate is Fate.PERMANENT),
+        invalid=invalid,
     )

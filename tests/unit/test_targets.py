@@ -110,12 +110,13 @@ def test_every_token_invalid_skips_the_delivery_and_empties_the_recipients_token
     assert world.publisher.dead == []
 
 
-def test_targets_failing_for_good_make_a_dead_letter() -> None:
+def test_targets_failing_for_good_make_a_dead_letter_that_keeps_them_for_a_retry() -> None:
     sender = TargetSender(Channel.PUSH, {"fcm:a": Fate.PERMANENT, "apns:b": Fate.INVALID})
     world = world_with(sender, "fcm:a", "apns:b")
     notification = world.accept(channels=[Channel.PUSH])
     world.process(notification.id, Channel.PUSH)
-    assert world.delivery(notification.id, Channel.PUSH).status is DeliveryStatus.FAILED
+    failed = world.delivery(notification.id, Channel.PUSH)
+    assert (failed.status, failed.targets) == (DeliveryStatus.FAILED, ["fcm:a"])
     assert [channel for channel, _ in world.publisher.dead] == [Channel.PUSH]
 
 
