@@ -62,7 +62,7 @@ def test_each_chat_platform_gets_its_native_message_cut_to_its_limits(
     header = slack["attachments"][0]["blocks"][0]["text"]["text"]
     assert (len(header), header[-1]) == (150, "…")
     assert slack["attachments"][0]["color"] == "#EB5757"
-    (teams,) = chats.messages("teams")
+    (teams,) = chats.messages("teams", nid)
     assert teams["attachments"][0]["content"]["body"][0]["style"] == "attention"
     (discord,) = chats.messages("discord", nid)
     assert discord["embeds"][0]["title"] == title
@@ -85,15 +85,21 @@ def test_chat_urls_are_masked_in_every_reply_after_the_put(api: Api, chats: Chat
     assert len(chats.messages("slack", nid)) == 1
 
 
-def test_a_platforms_429_is_retried_after_its_retry_after(api: Api, chats: ChatReceivers) -> None:
+@pytest.mark.parametrize("platform", ["slack", "teams", "discord"])
+def test_a_platforms_429_is_retried_after_its_retry_after(
+    api: Api, chats: ChatReceivers, platform: str
+) -> None:
+    # GIVEN a platform that answers the first post 429 with Retry-After: 1
     recipient = rid()
-    api.put_recipient(recipient, discord_webhook_url=chats.url("discord", "/api/webhooks/2/x"))
-    chats.rate_limited["discord"] = 1
-    nid = api.notify(recipient_id=recipient, channels=["discord"]).json()["id"]
+    api.put_recipient(recipient, **{f"{platform}_webhook_url": chats.url(platform, "/x")})
+    chats.rate_limited[platform] = 1
+    # WHEN a notification goes to it
+    nid = api.notify(recipient_id=recipient, channels=[platform]).json()["id"]
     final = api.wait_final(nid)
+    # THEN the second attempt delivers it
     assert final["status"] == "delivered"
-    assert deliveries(final)["discord"]["attempts"] == 2
-    assert len(chats.messages("discord", nid)) == 1
+    assert deliveries(final)[platform]["attempts"] == 2
+    assert len(chats.messages(platform, nid)) == 1
 
 
 def sns_of(stack: Stack) -> Any:
