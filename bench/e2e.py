@@ -283,6 +283,8 @@ import app
 imported = time.perf_counter()
 from chalicelib import triggers
 from chalicelib.models.common import Channel
+from chalicelib.wiring import services
+services()
 triggers.deliver(Channel.WEBHOOK, {"Records": []}, None)
 ready = time.perf_counter()
 core_loaded_apprise = "apprise" in sys.modules

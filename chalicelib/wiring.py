@@ -7,6 +7,7 @@ install them with ``use_services``.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,7 +15,6 @@ from datetime import timedelta
 from functools import lru_cache
 
 from chalicelib import aws
-from chalicelib.adapters.chat import ChatSender
 from chalicelib.adapters.dynamodb import DynamoStore
 from chalicelib.adapters.email import SesEmailSender
 from chalicelib.adapters.faults import (
@@ -25,7 +25,6 @@ from chalicelib.adapters.faults import (
     WitnessedDeliveryStore,
 )
 from chalicelib.adapters.messaging import SnsSqsPublisher
-from chalicelib.adapters.push import SnsPushSender
 from chalicelib.adapters.runtime import SystemClock
 from chalicelib.adapters.sms import SnsSmsSender
 from chalicelib.adapters.webhook import JsonPoster, WebhookSender, resolve_host
@@ -51,6 +50,7 @@ from chalicelib.ports import (
     HealthProbe,
     Outgoing,
     Publisher,
+    PushEndpointStore,
     SenderRegistry,
     SendOutcome,
     TenantStore,
@@ -95,8 +95,9 @@ class TenantCache:
 
 
 class DeferredSender:
-    """A sender built on its first send: what its module imports is loaded only in the function
-    that sends on its channel (Apprise: 0.3-2 s of imports the other functions never pay)."""
+    """A sender built on its first send: its module, and what that imports, is loaded only in
+    the function that sends on its channel (Apprise: 0.3-2 s of imports), so that the other
+    functions' cold starts stay as they were."""
 
     def __init__(self, channel: Channel, build: Callable[[], ChannelSender]) -> None:
         self.channel = channel
@@ -110,6 +111,31 @@ class DeferredSender:
                 if self._sender is None:
                     self._sender = self._build()
         return self._sender.send(outgoing, delivery, tenant)
+
+
+def chat_sender(channel: Channel, settings: Settings, clock: Clock) -> ChannelSender:
+    from chalicelib.adapters.chat import ChatSender
+
+    return ChatSender(
+        channel,
+        poster=JsonPoster(
+            clock=clock,
+            timeout=settings.webhook_timeout_seconds,
+            max_response_bytes=settings.webhook_max_response_bytes,
+            allow_private=settings.is_local,
+            ipv6_egress=settings.webhook_ipv6_egress,
+            name=channel.value,
+        ),
+        allow_private=settings.is_local,
+    )
+
+
+def push_sender(settings: Settings, endpoints: PushEndpointStore) -> ChannelSender:
+    from chalicelib.adapters.push import SnsPushSender
+
+    return SnsPushSender(
+        sns=aws.sns(), endpoints=endpoints, applications=settings.push_applications
+    )
 
 
 def apprise_sender(settings: Settings) -> ChannelSender:
@@ -182,24 +208,17 @@ def build_services(settings: Settings) -> Services:
             Channel.EMAIL: SesEmailSender(ses=aws.ses(), sender=settings.email_sender),
             Channel.SMS: SnsSmsSender(sns=aws.sns()),
             **{
-                channel: ChatSender(
-                    channel,
-                    poster=JsonPoster(
-                        clock=clock,
-                        timeout=settings.webhook_timeout_seconds,
-                        max_response_bytes=settings.webhook_max_response_bytes,
-                        allow_private=settings.is_local,
-                        ipv6_egress=settings.webhook_ipv6_egress,
-                        name=channel.value,
-                    ),
-                    allow_private=settings.is_local,
+                channel: DeferredSender(
+                    channel, functools.partial(chat_sender, channel, settings, clock)
                 )
                 for channel in CHAT_CHANNELS
             },
-            Channel.PUSH: SnsPushSender(
-                sns=aws.sns(), endpoints=store, applications=settings.push_applications
+            Channel.PUSH: DeferredSender(
+                Channel.PUSH, functools.partial(push_sender, settings, store)
             ),
-            Channel.APPRISE: DeferredSender(Channel.APPRISE, lambda: apprise_sender(settings)),
+            Channel.APPRISE: DeferredSender(
+                Channel.APPRISE, functools.partial(apprise_sender, settings)
+            ),
         },
     )
     if settings.is_local:

@@ -42,10 +42,12 @@ import json, sys
 import app
 from chalicelib import triggers
 from chalicelib.models.common import Channel
+from chalicelib.wiring import services
+services()
 for channel in Channel:
     if channel.value != "apprise" and channel.value != "inbox":
         triggers.deliver(channel, {"Records": []}, None)
-before = sorted(m for m in sys.modules if m.split(".")[0] == "apprise" or m.endswith("apprise_sender"))
+before = sorted(m for m in sys.modules if m.split(".")[0] == "apprise" or m.startswith("chalicelib.adapters.") and m.rsplit(".", 1)[1] in ("apprise_sender", "chat", "push"))
 from chalicelib.settings import get_settings
 from chalicelib.wiring import apprise_sender
 apprise_sender(get_settings())
