@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from chalicelib.models.common import Channel, DeliveryStatus
+from chalicelib.models.common import Channel, DeliveryStatus, Reason
 from chalicelib.models.messages import DeadLetterMessage, DeliveryMessage, FanoutMessage
 from chalicelib.models.stored import (
     ApiKeyRecord,
@@ -55,10 +55,21 @@ class SendOutcome:
     error: str | None = None
     # Seconds the receiver asked us to wait (Retry-After), when it did.
     retry_after: float | None = None
+    # Not attempted and never will be (e.g. every push token invalid): the delivery is skipped.
+    skip_reason: Reason | None = None
+    # A channel with several targets: those still to reach (None: the delivery's are unchanged),
+    # how many this attempt reached, and those the platform reports invalid (to forget).
+    remaining: tuple[str, ...] | None = None
+    reached: int = 0
+    invalid: tuple[str, ...] = ()
 
     @classmethod
     def ok(cls) -> SendOutcome:
         return cls(delivered=True)
+
+    @classmethod
+    def skipped(cls, reason: Reason, error: str) -> SendOutcome:
+        return cls(delivered=False, permanent=True, error=error, skip_reason=reason)
 
     @classmethod
     def transient(cls, error: str, retry_after: float | None = None) -> SendOutcome:
@@ -122,6 +133,21 @@ class RecipientStore(Protocol):
     def put_recipient(self, recipient: Recipient) -> None: ...
 
     def delete_recipient(self, tenant_id: str, recipient_id: str) -> bool: ...
+
+    def remove_push_tokens(self, tenant_id: str, recipient_id: str, targets: Sequence[str]) -> None:
+        """Removes the push tokens named as ``platform:token`` from the recipient (if it still
+        has them), leaving every other change made meanwhile."""
+        ...
+
+
+class PushEndpointStore(Protocol):
+    """The SNS platform endpoint made for each push token (one per token, made on first use)."""
+
+    def get_push_endpoint(self, target: str) -> str | None: ...
+
+    def put_push_endpoint(self, target: str, endpoint_arn: str) -> None: ...
+
+    def delete_push_endpoint(self, target: str) -> None: ...
 
 
 class EndpointStore(Protocol):

@@ -8,7 +8,7 @@ from functools import lru_cache
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from chalicelib.models.common import Channel
+from chalicelib.models.common import Channel, PushPlatform
 
 
 class Stage(StrEnum):
@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     endpoint_max_concurrency: int = Field(default=2, ge=1, le=10)
     # Recipients a topic notification expands per fan-out step.
     fanout_page_size: int = Field(default=500, ge=1, le=5000)
+    # SNS platform applications for mobile push, one per platform, made outside the repository
+    # with the platform's credentials (README, Mobile push); a platform left unset is not sent
+    # to. The local stack makes its own in the local cloud.
+    push_fcm_application_arn: str | None = None
+    push_apns_application_arn: str | None = None
+    push_apns_sandbox_application_arn: str | None = None
     # Fault injection (probabilities, 0..1). Honoured only in the local stage.
     fault_crash_before_send: float = Field(default=0.0, ge=0.0, le=1.0)
     fault_crash_after_send: float = Field(default=0.0, ge=0.0, le=1.0)
@@ -70,6 +76,15 @@ class Settings(BaseSettings):
         if self.attempt_lease_seconds is not None:
             return self.attempt_lease_seconds
         return self.webhook_timeout_seconds + 10.0
+
+    @property
+    def push_applications(self) -> dict[PushPlatform, str]:
+        arns = {
+            PushPlatform.FCM: self.push_fcm_application_arn,
+            PushPlatform.APNS: self.push_apns_application_arn,
+            PushPlatform.APNS_SANDBOX: self.push_apns_sandbox_application_arn,
+        }
+        return {platform: arn for platform, arn in arns.items() if arn}
 
     def delivery_queue(self, channel: Channel) -> str:
         return f"{self.deliveries_queue_name}-{channel.value}"

@@ -7,7 +7,9 @@ install them with ``use_services``.
 
 from __future__ import annotations
 
+import functools
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
@@ -25,7 +27,8 @@ from chalicelib.adapters.faults import (
 from chalicelib.adapters.messaging import SnsSqsPublisher
 from chalicelib.adapters.runtime import SystemClock
 from chalicelib.adapters.sms import SnsSmsSender
-from chalicelib.adapters.webhook import WebhookSender, resolve_host
+from chalicelib.adapters.webhook import JsonPoster, WebhookSender, resolve_host
+from chalicelib.domain.chat_targets import CHAT_CHANNELS
 from chalicelib.domain.dead_letters import DeadLetterService
 from chalicelib.domain.deliveries import DeliveryService
 from chalicelib.domain.endpoints import EndpointHealth
@@ -38,15 +41,18 @@ from chalicelib.domain.sweeper import Sweeper
 from chalicelib.domain.tenants import TenantService
 from chalicelib.domain.topics import SubscriptionService
 from chalicelib.models.common import Channel
-from chalicelib.models.stored import Tenant
+from chalicelib.models.stored import Delivery, Tenant
 from chalicelib.ports import (
     ChannelSender,
     Clock,
     DeliveryStore,
     FanoutStore,
     HealthProbe,
+    Outgoing,
     Publisher,
+    PushEndpointStore,
     SenderRegistry,
+    SendOutcome,
     TenantStore,
 )
 from chalicelib.settings import Settings, get_settings
@@ -86,6 +92,60 @@ class TenantCache:
         tenant = self._store.get_tenant(name)
         self._cache[name] = (now, tenant)
         return tenant
+
+
+class DeferredSender:
+    """A sender built on its first send: its module, and what that imports, is loaded only in
+    the function that sends on its channel (Apprise: 0.3-2 s of imports), so that the other
+    functions' cold starts stay as they were."""
+
+    def __init__(self, channel: Channel, build: Callable[[], ChannelSender]) -> None:
+        self.channel = channel
+        self._build = build
+        self._sender: ChannelSender | None = None
+        self._lock = threading.Lock()
+
+    def send(self, outgoing: Outgoing, delivery: Delivery, tenant: Tenant) -> SendOutcome:
+        if self._sender is None:
+            with self._lock:
+                if self._sender is None:
+                    self._sender = self._build()
+        return self._sender.send(outgoing, delivery, tenant)
+
+
+def chat_sender(channel: Channel, settings: Settings, clock: Clock) -> ChannelSender:
+    from chalicelib.adapters.chat import ChatSender
+
+    return ChatSender(
+        channel,
+        poster=JsonPoster(
+            clock=clock,
+            timeout=settings.webhook_timeout_seconds,
+            max_response_bytes=settings.webhook_max_response_bytes,
+            allow_private=settings.is_local,
+            ipv6_egress=settings.webhook_ipv6_egress,
+            name=channel.value,
+        ),
+        allow_private=settings.is_local,
+    )
+
+
+def push_sender(settings: Settings, endpoints: PushEndpointStore) -> ChannelSender:
+    from chalicelib.adapters.push import SnsPushSender
+
+    return SnsPushSender(
+        sns=aws.sns(), endpoints=endpoints, applications=settings.push_applications
+    )
+
+
+def apprise_sender(settings: Settings) -> ChannelSender:
+    from chalicelib.adapters.apprise_sender import AppriseSender
+
+    return AppriseSender(
+        allow_private=settings.is_local,
+        resolve=resolve_host,
+        timeout=settings.webhook_timeout_seconds,
+    )
 
 
 def topic_arn_resolver(settings: Settings) -> str:
@@ -147,6 +207,18 @@ def build_services(settings: Settings) -> Services:
             ),
             Channel.EMAIL: SesEmailSender(ses=aws.ses(), sender=settings.email_sender),
             Channel.SMS: SnsSmsSender(sns=aws.sns()),
+            **{
+                channel: DeferredSender(
+                    channel, functools.partial(chat_sender, channel, settings, clock)
+                )
+                for channel in CHAT_CHANNELS
+            },
+            Channel.PUSH: DeferredSender(
+                Channel.PUSH, functools.partial(push_sender, settings, store)
+            ),
+            Channel.APPRISE: DeferredSender(
+                Channel.APPRISE, functools.partial(apprise_sender, settings)
+            ),
         },
     )
     if settings.is_local:
@@ -182,6 +254,7 @@ def build_services(settings: Settings) -> Services:
         deliveries=DeliveryService(
             deliveries=ports.deliveries,
             notifications=store,
+            recipients=store,
             tenant_of=TenantCache(store, clock),
             senders=SenderRegistry(ports.senders),
             publisher=ports.publisher,

@@ -12,7 +12,10 @@ chalicelib/adapters and chalicelib/triggers before changing them):
 - ``deliver_<channel>``: reads and conditional writes of deliveries, notifications, tenants and
   recipients (webhook health), the by-recipient index (a webhook's successes), its own queue
   (visibility changes, re-sends of long waits), its own DLQ (dead-letter copies); email through
-  SES from the sender address; SMS through SNS straight to phone numbers.
+  SES from the sender address; SMS through SNS straight to phone numbers; chat (Slack, Teams,
+  Discord) and Apprise only call the internet; push makes SNS platform endpoints in the
+  stage's platform applications, publishes to them and deletes those of invalid tokens, keeps
+  each token's endpoint ARN in the table and removes invalid tokens from recipients.
 - ``fanout``: reads and writes of notifications, queries of the table (subscriptions by the first
   word of their pattern), batch reads of recipients and deliveries, batch writes of deliveries,
   its own queue, and queueing deliveries on the channel queues.
@@ -66,7 +69,13 @@ class SmsGrant:
     """``sns:Publish`` straight to phone numbers (no topic, no mobile push endpoint)."""
 
 
-Grant = TableGrant | QueueGrant | TopicGrant | EmailGrant | SmsGrant
+@dataclass(frozen=True)
+class PushGrant:
+    """``sns:CreatePlatformEndpoint`` in the account's platform applications, and
+    ``sns:Publish``/``sns:DeleteEndpoint`` on their endpoints (whose ARNs are made at run time)."""
+
+
+Grant = TableGrant | QueueGrant | TopicGrant | EmailGrant | SmsGrant | PushGrant
 
 # What Lambda's poller calls on a queue for an SQS event source mapping, on the function's role.
 QUEUE_CONSUMER_ACTIONS = ("ReceiveMessage", "DeleteMessage", "GetQueueAttributes")
@@ -110,6 +119,11 @@ def function_grants(definition: Definition) -> dict[str, tuple[Grant, ...]]:
         Channel.WEBHOOK: (TableGrant(table, ("Query",), index=GSI_BY_RECIPIENT),),
         Channel.EMAIL: (EmailGrant(settings.email_sender),),
         Channel.SMS: (SmsGrant(),),
+        Channel.SLACK: (),
+        Channel.TEAMS: (),
+        Channel.DISCORD: (),
+        Channel.PUSH: (PushGrant(), TableGrant(table, ("DeleteItem",))),
+        Channel.APPRISE: (),
     }
     for channel in QUEUED_CHANNELS:
         grants[f"deliver_{channel.value}"] = (

@@ -46,6 +46,7 @@ from infra.access import (
     QUEUE_CONSUMER_ACTIONS,
     EmailGrant,
     Grant,
+    PushGrant,
     QueueGrant,
     SmsGrant,
     TableGrant,
@@ -465,6 +466,7 @@ class _TemplateBuilder:
         topics: list[str] = []
         senders: list[str] = []
         sms = False
+        push = False
         for grant in grants:
             match grant:
                 case TableGrant(table=table, actions=actions, index=index):
@@ -477,6 +479,8 @@ class _TemplateBuilder:
                     senders.append(sender)
                 case SmsGrant():
                     sms = True
+                case PushGrant():
+                    push = True
         statements = [
             *(self._table_statement(key, actions) for key, actions in table_actions.items()),
             *(self._queue_statement(queue, actions) for queue, actions in queue_actions.items()),
@@ -490,6 +494,8 @@ class _TemplateBuilder:
                     "every topic, so give these to two functions"
                 )
             statements += self._sms_statements()
+        if push:
+            statements += self._push_statements()
         return statements
 
     def _table_statement(self, key: tuple[str, str | None], actions: Sequence[str]) -> Json:
@@ -558,6 +564,27 @@ class _TemplateBuilder:
                 "Effect": "Deny",
                 "Action": "sns:Publish",
                 "Resource": _sub("arn:${AWS::Partition}:sns:*:*:*"),
+            },
+        ]
+
+    @staticmethod
+    def _push_statements() -> list[Json]:
+        """The platform applications are made outside the stack (they hold the platforms'
+        credentials, and CloudFormation has no resource for them): any of the account's, and
+        the endpoints made in them."""
+        sns = "arn:${AWS::Partition}:sns:${AWS::Region}:${AWS::AccountId}:"
+        return [
+            {
+                "Sid": "MakePushEndpoints",
+                "Effect": "Allow",
+                "Action": "sns:CreatePlatformEndpoint",
+                "Resource": _sub(sns + "app/*"),
+            },
+            {
+                "Sid": "PushToEndpoints",
+                "Effect": "Allow",
+                "Action": ["sns:Publish", "sns:DeleteEndpoint"],
+                "Resource": _sub(sns + "endpoint/*"),
             },
         ]
 

@@ -116,6 +116,7 @@ class FakeStore:
         self.notifications: dict[tuple[str, str], Notification] = {}
         self.deliveries: dict[DeliveryKey, Delivery] = {}
         self.idempotency: dict[tuple[str, str], IdempotencyRecord] = {}
+        self.push_endpoints: dict[str, str] = {}
         # Called before a delivery write commits: lets a test interleave a concurrent writer.
         self.before_write: list[Callable[[], None]] = []
 
@@ -152,6 +153,23 @@ class FakeStore:
 
     def delete_recipient(self, tenant_id: str, recipient_id: str) -> bool:
         return self.recipients.pop((tenant_id, recipient_id), None) is not None
+
+    def remove_push_tokens(self, tenant_id: str, recipient_id: str, targets: Sequence[str]) -> None:
+        recipient = self.recipients.get((tenant_id, recipient_id))
+        if recipient is None or not recipient.push_tokens:
+            return
+        kept = [token for token in recipient.push_tokens if token.target not in set(targets)]
+        recipient.push_tokens = kept or None
+
+    # --- push endpoints -----------------------------------------------------------------------
+    def get_push_endpoint(self, target: str) -> str | None:
+        return self.push_endpoints.get(target)
+
+    def put_push_endpoint(self, target: str, endpoint_arn: str) -> None:
+        self.push_endpoints[target] = endpoint_arn
+
+    def delete_push_endpoint(self, target: str) -> None:
+        self.push_endpoints.pop(target, None)
 
     def _endpoint(self, tenant_id: str, recipient_id: str, url: str | None) -> Recipient | None:
         recipient = self.recipients.get((tenant_id, recipient_id))

@@ -18,6 +18,7 @@ from typing import Any
 
 import boto3
 
+from chalicelib.models.common import Channel
 from tocsin_local.local_cloud import aws_env
 
 STATE_FILE = Path(".tocsin") / "local.json"
@@ -161,7 +162,8 @@ def cmd_keys_revoke(args: argparse.Namespace) -> int:
 
 
 def outbox(endpoint: str) -> list[dict[str, Any]]:
-    """What the local cloud 'sent': SES emails and SNS text messages, oldest first."""
+    """What the local cloud 'sent': SES emails, SNS text messages and mobile pushes, oldest
+    first."""
     with urllib.request.urlopen(f"{endpoint}/moto-api/data.json", timeout=10) as response:  # noqa: S310
         data = json.load(response)
     items: list[dict[str, Any]] = []
@@ -189,7 +191,29 @@ def outbox(endpoint: str) -> list[dict[str, Any]]:
                 "id": sms.get("message_id"),
             }
         )
+    for endpoint_item in data.get("sns", {}).get("PlatformEndpoint", []):
+        for push in endpoint_item.get("sent", []) or []:
+            items.append(
+                {
+                    "channel": "push",
+                    "time": push.get("sent_at"),
+                    "to": endpoint_item.get("token"),
+                    "subject": _push_title(push.get("message", "")),
+                    "body": push.get("message"),
+                    "endpoint": endpoint_item.get("arn"),
+                    "id": push.get("message_id"),
+                }
+            )
     return sorted(items, key=lambda item: item["time"] or "")
+
+
+def _push_title(message: str) -> str | None:
+    """The ``default`` text of an SNS mobile push message (MessageStructure json)."""
+    try:
+        parsed = json.loads(message)
+    except ValueError:
+        return message
+    return parsed.get("default") if isinstance(parsed, dict) else message
 
 
 def cmd_outbox(args: argparse.Namespace) -> int:
@@ -368,7 +392,7 @@ def parser() -> argparse.ArgumentParser:
     revoke.add_argument("key_prefix")
     revoke.set_defaults(handler=cmd_keys_revoke)
 
-    box = commands.add_parser("outbox", help="emails and SMS the local cloud sent")
+    box = commands.add_parser("outbox", help="emails, SMS and pushes the local cloud sent")
     box.add_argument("--json", action="store_true")
     box.set_defaults(handler=cmd_outbox)
 
@@ -378,7 +402,7 @@ def parser() -> argparse.ArgumentParser:
     dlq_list.set_defaults(handler=cmd_dlq_list)
     redrive = dlq.add_parser("redrive", help="attempt failed deliveries again")
     redrive.add_argument("--tenant")
-    redrive.add_argument("--channel", choices=["webhook", "email", "sms", "inbox"])
+    redrive.add_argument("--channel", choices=[channel.value for channel in Channel])
     redrive.add_argument("--recipient-id")
     redrive.set_defaults(handler=cmd_dlq_redrive)
 

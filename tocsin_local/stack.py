@@ -74,6 +74,29 @@ def write_private(path: Path, text: str) -> None:
         file.write(text)
 
 
+# The local cloud's own platform applications (moto takes any credential): what a stage's
+# TOCSIN_PUSH_*_APPLICATION_ARN settings name on AWS.
+LOCAL_PUSH_APPLICATIONS = (
+    ("TOCSIN_PUSH_FCM_APPLICATION_ARN", "GCM", "tocsin-local-fcm"),
+    ("TOCSIN_PUSH_APNS_APPLICATION_ARN", "APNS", "tocsin-local-apns"),
+    ("TOCSIN_PUSH_APNS_SANDBOX_APPLICATION_ARN", "APNS_SANDBOX", "tocsin-local-apns-sandbox"),
+)
+
+
+def local_push_applications(session: boto3.session.Session) -> dict[str, str]:
+    """Makes the push platform applications in the local cloud; their settings for the
+    functions."""
+    sns = session.client("sns")
+    return {
+        setting: sns.create_platform_application(
+            Name=name,
+            Platform=platform,
+            Attributes={"PlatformCredential": "local-cloud-placeholder"},
+        )["PlatformApplicationArn"]
+        for setting, platform, name in LOCAL_PUSH_APPLICATIONS
+    }
+
+
 def issue_demo_key(session: boto3.session.Session, table: str) -> IssuedKey:
     store = DynamoStore(session.client("dynamodb"), table)
     return TenantService(tenants=store, clock=SystemClock()).issue_key(DEMO_TENANT)
@@ -131,6 +154,7 @@ def run(
         cloud.env["TOCSIN_NOTIFICATIONS_TOPIC_ARN"] = provisioned.topic_arns[
             settings.notifications_topic_name
         ]
+        cloud.env.update(local_push_applications(session))
         key = issue_demo_key(session, settings.table_name)
         cloud.start_functions()
         cloud.wait_ready("/health")

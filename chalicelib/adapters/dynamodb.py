@@ -20,6 +20,7 @@ milliseconds.
 |               |                       |                      | T#{t}#R#{r}#UNREAD / {id} until read;     |
 |               |                       |                      | delivered webhook: gsi2 T#{t}#R#{r}#WHOK  |
 | idempotency   | T#{t}#IK#{sha256}     | IDEMPOTENCY          | TTL expires_at_epoch                      |
+| push endpoint | PUSHEP#{sha256}       | PUSHEP               | (the SNS endpoint of one push token)      |
 
 A notification keeps its deliveries' counts by status (``n_*``, changed only by ``ADD`` in the
 same transaction as the delivery they concern); a one-recipient notification also keeps a copy
@@ -305,6 +306,50 @@ class DynamoStore:
 
     def delete_recipient(self, tenant_id: str, recipient_id: str) -> bool:
         return self._delete(f"T#{tenant_id}#R#{recipient_id}", "RECIPIENT")
+
+    def remove_push_tokens(self, tenant_id: str, recipient_id: str, targets: Sequence[str]) -> None:
+        """The recipient's doc is rewritten only if it has not changed since it was read (a
+        PUT meanwhile wins; the next send finds the token invalid again)."""
+        gone = set(targets)
+        for _ in range(MAX_TRANSACTION_TRIES):
+            item = self._get(f"T#{tenant_id}#R#{recipient_id}", "RECIPIENT")
+            if item is None:
+                return
+            recipient = self._recipient(item)
+            kept = [token for token in recipient.push_tokens or [] if token.target not in gone]
+            if len(kept) == len(recipient.push_tokens or []):
+                return
+            recipient.push_tokens = kept or None
+            new_doc = recipient_item(recipient)["doc"]
+            if (
+                self._update_recipient(
+                    tenant_id,
+                    recipient_id,
+                    "SET doc = :new",
+                    "doc = :old",
+                    {":new": new_doc, ":old": item["doc"]},
+                )
+                is not None
+            ):
+                return
+
+    # --- push endpoints -----------------------------------------------------------------------
+    @staticmethod
+    def _push_endpoint_pk(target: str) -> str:
+        return f"PUSHEP#{hashlib.sha256(target.encode()).hexdigest()}"
+
+    def get_push_endpoint(self, target: str) -> str | None:
+        item = self._get(self._push_endpoint_pk(target), "PUSHEP")
+        return None if item is None else str(item["arn"]["S"])
+
+    def put_push_endpoint(self, target: str, endpoint_arn: str) -> None:
+        self._db.put_item(
+            TableName=self._table,
+            Item={**_key(self._push_endpoint_pk(target), "PUSHEP"), "arn": _s(endpoint_arn)},
+        )
+
+    def delete_push_endpoint(self, target: str) -> None:
+        self._delete(self._push_endpoint_pk(target), "PUSHEP")
 
     @staticmethod
     def _recipient(item: Mapping[str, Any]) -> Recipient:
@@ -1168,6 +1213,10 @@ class DynamoStore:
         }
         item.update({name: _s(value) for name, value in texts.items() if value is not None})
         item.update({name: _ms(value) for name, value in times.items() if value is not None})
+        if delivery.targets is not None:
+            item["tgts"] = _s(json.dumps(delivery.targets))
+        if delivery.targets_reached:
+            item["treached"] = _n(delivery.targets_reached)
         if delivery.endpoint_failing:
             item["efail"] = {"BOOL": True}
         if delivery.inline:
@@ -1215,6 +1264,8 @@ class DynamoStore:
             budget_attempts=int(item["batt"]["N"]),
             last_error=text("err"),
             address=text("addr"),
+            targets=json.loads(item["tgts"]["S"]) if "tgts" in item else None,
+            targets_reached=int(item.get("treached", {"N": "0"})["N"]),
             webhook_id=text("whid"),
             lease_token=text("lease_token"),
             delivered_at=moment("delivered_at"),

@@ -17,7 +17,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from http.client import HTTPException
@@ -146,8 +146,9 @@ def webhook_payload(outgoing: Outgoing) -> str:
     )
 
 
-class WebhookSender:
-    channel = Channel.WEBHOOK
+class JsonPoster:
+    """One POST of a JSON text within one deadline, with the checks of
+    ``domain.webhook_targets``: what webhooks and chat webhooks share."""
 
     def __init__(
         self,
@@ -158,44 +159,46 @@ class WebhookSender:
         allow_private: bool,
         ipv6_egress: bool = False,
         resolve: Resolver = resolve_host,
+        user_agent: str = USER_AGENT,
+        name: str = "webhook",
     ) -> None:
+        self._name = name
         self._clock = clock
         self._timeout = timeout
         self._max_response_bytes = max_response_bytes
         self._allow_private = allow_private
         self._ipv6_egress = ipv6_egress
         self._resolve = resolve
+        self._user_agent = user_agent
 
-    def send(self, outgoing: Outgoing, delivery: Delivery, tenant: Tenant) -> SendOutcome:
-        assert delivery.address is not None
-        assert delivery.webhook_id is not None
+    def post(
+        self,
+        url: str,
+        payload: str,
+        headers: Callable[[], dict[str, str]] = dict,
+    ) -> SendOutcome:
+        """``headers``: made once the host is resolved, right before sending (a signature's
+        timestamp is as fresh as it can be)."""
         deadline = _Deadline(self._timeout)
-        url = delivery.address
         try:
             host, port = parse_webhook_url(url, allow_private=self._allow_private)
             addresses = self._addresses(host, port, deadline)
         except RefusedTarget as refused:
-            return SendOutcome.permanent_failure(f"webhook URL refused: {refused}")
+            return SendOutcome.permanent_failure(f"{self._name} URL refused: {refused}")
         except DeadlinePassed:
             return SendOutcome.transient(f"timed out after {self._timeout:g} s (resolving)")
-        payload = webhook_payload(outgoing)
-        sent_at = self._clock.now()
-        headers = {
+        sent = {
             "content-type": "application/json",
-            "user-agent": USER_AGENT,
+            "user-agent": self._user_agent,
             "host": urlsplit(url).netloc,
-            "webhook-id": delivery.webhook_id,
-            "webhook-timestamp": str(int(sent_at.timestamp())),
-            "webhook-signature": Webhook(tenant.webhook_secret).sign(
-                delivery.webhook_id, sent_at, payload
-            ),
+            **headers(),
         }
         failures: list[str] = []
         for address in addresses:
             connection = self._connection(url, host, address, port)
             try:
                 status, retry_after = self._exchange(
-                    connection, url, payload.encode(), headers, deadline
+                    connection, url, payload.encode(), sent, deadline
                 )
             except _Unreachable as error:
                 failures.append(f"{address}: {error}")
@@ -273,3 +276,45 @@ class WebhookSender:
 
 class _Unreachable(Exception):
     """This address took no connection; the next one may."""
+
+
+class WebhookSender:
+    channel = Channel.WEBHOOK
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        timeout: float,
+        max_response_bytes: int,
+        allow_private: bool,
+        ipv6_egress: bool = False,
+        resolve: Resolver = resolve_host,
+    ) -> None:
+        self._clock = clock
+        self._poster = JsonPoster(
+            clock=clock,
+            timeout=timeout,
+            max_response_bytes=max_response_bytes,
+            allow_private=allow_private,
+            ipv6_egress=ipv6_egress,
+            resolve=resolve,
+        )
+
+    def send(self, outgoing: Outgoing, delivery: Delivery, tenant: Tenant) -> SendOutcome:
+        assert delivery.address is not None
+        assert delivery.webhook_id is not None
+        webhook_id = delivery.webhook_id
+        payload = webhook_payload(outgoing)
+
+        def signed() -> dict[str, str]:
+            sent_at = self._clock.now()
+            return {
+                "webhook-id": webhook_id,
+                "webhook-timestamp": str(int(sent_at.timestamp())),
+                "webhook-signature": Webhook(tenant.webhook_secret).sign(
+                    webhook_id, sent_at, payload
+                ),
+            }
+
+        return self._poster.post(delivery.address, payload, signed)

@@ -29,7 +29,8 @@ BY_RECIPIENT = {"recipient_id": RecipientId}
 )
 def put_recipient(call: Call, recipient_id: str) -> Response:
     recipient = services().recipients.put(call.tenant, recipient_id, recipient_details(call.body))
-    return reply(200, recipient_out(recipient))
+    # The one reply that shows the secret addresses as given; every later one masks them.
+    return reply(200, recipient_out(recipient, mask=False))
 
 
 @operation(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chalicelib.domain.recipients import RecipientDetails
+from chalicelib.domain.recipients import RecipientDetails, masked
 from chalicelib.domain.status import status_of
 from chalicelib.domain.topics import SubscriptionDetails
 from chalicelib.models.api import (
@@ -23,15 +23,18 @@ from chalicelib.models.stored import (
     Delivery,
     InboxItem,
     Notification,
+    PushToken,
     Recipient,
     Subscription,
 )
 from chalicelib.ports import Matched
 
 
-def recipient_out(recipient: Recipient) -> RecipientOut:
+def recipient_out(recipient: Recipient, *, mask: bool = True) -> RecipientOut:
+    """``mask``: secret addresses masked, as every reply but the storing PUT's shows them."""
+    shown = masked(recipient) if mask else recipient
     out = RecipientOut.model_validate(
-        recipient.model_dump(exclude={"tenant_id", "webhook_failing_since", "webhook_disabled_at"})
+        shown.model_dump(exclude={"tenant_id", "webhook_failing_since", "webhook_disabled_at"})
     )
     if recipient.webhook_url is not None:
         disabled = recipient.webhook_disabled_at is not None
@@ -47,6 +50,13 @@ def recipient_details(request: RecipientIn) -> RecipientDetails:
         phone=request.phone,
         webhook_url=request.webhook_url,
         preferences=request.preferences,
+        slack_webhook_url=request.slack_webhook_url,
+        teams_webhook_url=request.teams_webhook_url,
+        discord_webhook_url=request.discord_webhook_url,
+        push_tokens=None
+        if request.push_tokens is None
+        else [PushToken(platform=t.platform, token=t.token) for t in request.push_tokens],
+        apprise_urls=request.apprise_urls,
     )
 
 

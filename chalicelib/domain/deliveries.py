@@ -35,6 +35,7 @@ from chalicelib.ports import (
     NotificationStore,
     Outgoing,
     Publisher,
+    RecipientStore,
     SenderRegistry,
     SendOutcome,
 )
@@ -89,6 +90,7 @@ class DeliveryService:
         *,
         deliveries: DeliveryStore,
         notifications: NotificationStore,
+        recipients: RecipientStore,
         tenant_of: Callable[[str], Tenant | None],
         senders: SenderRegistry,
         publisher: Publisher,
@@ -101,6 +103,7 @@ class DeliveryService:
     ) -> None:
         self._deliveries = deliveries
         self._notifications = notifications
+        self._recipients = recipients
         self._tenant_of = tenant_of
         self._senders = senders
         self._publisher = publisher
@@ -244,6 +247,11 @@ class DeliveryService:
                 self._endpoints.succeeded(delivery, admission)
             else:
                 self._endpoints.failed(delivery)
+        if outcome.invalid and delivery.channel is Channel.PUSH:
+            # The platform will never take these tokens: the recipient forgets them.
+            self._recipients.remove_push_tokens(
+                delivery.tenant_id, delivery.recipient_id, outcome.invalid
+            )
         if updated.status is DeliveryStatus.FAILED:
             self._announce_dead_letter(updated)
         return progress_of(updated, now)
@@ -255,6 +263,9 @@ class DeliveryService:
         updated.budget_attempts += 1
         updated.lease_token = None
         updated.lease_until = None
+        if outcome.remaining is not None:
+            updated.targets = list(outcome.remaining)
+        updated.targets_reached += outcome.reached
         if outcome.delivered:
             updated.status = DeliveryStatus.DELIVERED
             updated.delivered_at = now
@@ -262,6 +273,12 @@ class DeliveryService:
             updated.sweep_at = None
             return updated
         updated.last_error = outcome.error
+        if outcome.skip_reason is not None:
+            updated.status = DeliveryStatus.SKIPPED
+            updated.reason = outcome.skip_reason
+            updated.next_attempt_at = None
+            updated.sweep_at = None
+            return updated
         delay = None
         if not outcome.permanent:
             delay = self._policy.delay_after(

@@ -14,10 +14,20 @@ from chalicelib.models.common import Channel, DeliveryStatus, Reason
 from chalicelib.models.stored import Delivery, Recipient
 
 # Channels whose deliveries go through a queue and a function of their own.
-QUEUED_CHANNELS = (Channel.WEBHOOK, Channel.EMAIL, Channel.SMS)
+QUEUED_CHANNELS = (
+    Channel.WEBHOOK,
+    Channel.EMAIL,
+    Channel.SMS,
+    Channel.SLACK,
+    Channel.TEAMS,
+    Channel.DISCORD,
+    Channel.PUSH,
+    Channel.APPRISE,
+)
 
 
 def address_of(channel: Channel, recipient: Recipient) -> str | None:
+    """The one address of a single-target channel (None for push and Apprise: see targets_of)."""
     match channel:
         case Channel.WEBHOOK:
             return recipient.webhook_url
@@ -27,13 +37,36 @@ def address_of(channel: Channel, recipient: Recipient) -> str | None:
             return recipient.phone
         case Channel.INBOX:
             return recipient.recipient_id
+        case Channel.SLACK:
+            return recipient.slack_webhook_url
+        case Channel.TEAMS:
+            return recipient.teams_webhook_url
+        case Channel.DISCORD:
+            return recipient.discord_webhook_url
+        case Channel.PUSH | Channel.APPRISE:
+            return None
+
+
+def targets_of(channel: Channel, recipient: Recipient) -> list[str] | None:
+    """The addresses of a channel with several (push tokens, Apprise URLs); None when it has
+    none or is a single-target channel."""
+    match channel:
+        case Channel.PUSH:
+            targets = [token.target for token in recipient.push_tokens or []]
+        case Channel.APPRISE:
+            targets = list(recipient.apprise_urls or [])
+        case _:
+            return None
+    return targets or None
+
+
+def has_address(channel: Channel, recipient: Recipient) -> bool:
+    return address_of(channel, recipient) is not None or targets_of(channel, recipient) is not None
 
 
 def default_channels(recipient: Recipient) -> list[Channel]:
     """Every channel the recipient has an address for, and always the inbox."""
-    channels = [
-        channel for channel in QUEUED_CHANNELS if address_of(channel, recipient) is not None
-    ]
+    channels = [channel for channel in QUEUED_CHANNELS if has_address(channel, recipient)]
     return [*channels, Channel.INBOX]
 
 
@@ -62,6 +95,7 @@ def plan_deliveries(
             recipient_id=recipient.recipient_id,
             channel=channel,
             address=address,
+            targets=targets_of(channel, recipient),
         )
         if channel is Channel.WEBHOOK:
             delivery.webhook_id = webhook_id_of(
@@ -70,7 +104,7 @@ def plan_deliveries(
             delivery.endpoint_failing = recipient.webhook_failing_since is not None
         if channel not in enabled:
             _skip(delivery, Reason.CHANNEL_UNAVAILABLE, f"channel {channel.value} is not available")
-        elif address is None:
+        elif not has_address(channel, recipient):
             _skip(delivery, Reason.NO_ADDRESS, f"recipient has no {_address_name(channel)}")
         elif channel is Channel.WEBHOOK and recipient.webhook_disabled_at is not None:
             _skip(
@@ -88,9 +122,16 @@ def plan_deliveries(
 
 
 def _address_name(channel: Channel) -> str:
-    return {Channel.WEBHOOK: "webhook_url", Channel.EMAIL: "email", Channel.SMS: "phone"}.get(
-        channel, channel.value
-    )
+    return {
+        Channel.WEBHOOK: "webhook_url",
+        Channel.EMAIL: "email",
+        Channel.SMS: "phone",
+        Channel.SLACK: "slack_webhook_url",
+        Channel.TEAMS: "teams_webhook_url",
+        Channel.DISCORD: "discord_webhook_url",
+        Channel.PUSH: "push_tokens",
+        Channel.APPRISE: "apprise_urls",
+    }.get(channel, channel.value)
 
 
 def _skip(delivery: Delivery, reason: Reason, why: str) -> None:

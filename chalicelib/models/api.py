@@ -14,6 +14,7 @@ from chalicelib.models.common import (
     Model,
     NotificationStatus,
     Phone,
+    PushPlatform,
     Reason,
     RecipientId,
     Severity,
@@ -92,6 +93,24 @@ class WriteModel(Model):
     model_config = ConfigDict(extra="forbid")
 
 
+MAX_PUSH_TOKENS = 10
+MAX_APPRISE_URLS = 10
+CHAT_URL_HELP = (
+    "The platform's incoming-webhook URL (https, on the platform's own hosts outside the local "
+    "stage); shown masked in replies after the PUT that stored it"
+)
+
+
+class PushTokenIn(WriteModel):
+    platform: PushPlatform
+    token: str = Field(min_length=1, max_length=4096, pattern=r"^[\x21-\x7e]+$")
+
+
+class PushTokenOut(Model):
+    platform: PushPlatform
+    token: str
+
+
 class RecipientIn(WriteModel):
     name: SingleLine | None = Field(default=None, max_length=200)
     email: Email | None = None
@@ -101,7 +120,29 @@ class RecipientIn(WriteModel):
         max_length=2048,
         description="Absolute https URL (plain http and loopback only in the local stage)",
     )
+    slack_webhook_url: str | None = Field(default=None, max_length=2048, description=CHAT_URL_HELP)
+    teams_webhook_url: str | None = Field(default=None, max_length=2048, description=CHAT_URL_HELP)
+    discord_webhook_url: str | None = Field(
+        default=None, max_length=2048, description=CHAT_URL_HELP
+    )
+    push_tokens: list[PushTokenIn] | None = Field(
+        default=None,
+        max_length=MAX_PUSH_TOKENS,
+        description="Device tokens for mobile push (one SNS platform endpoint each)",
+    )
+    apprise_urls: list[Annotated[str, Field(min_length=1, max_length=2048)]] | None = Field(
+        default=None,
+        max_length=MAX_APPRISE_URLS,
+        description="Apprise URLs (any scheme Apprise knows); masked in replies after the PUT",
+    )
     preferences: ShallowObject | None = None
+
+    @field_validator("push_tokens")
+    @classmethod
+    def _unique_tokens(cls, value: list[PushTokenIn] | None) -> list[PushTokenIn] | None:
+        if value is not None and len({(t.platform, t.token) for t in value}) != len(value):
+            raise ValueError("push tokens must not repeat")
+        return value
 
 
 class RecipientOut(Model):
@@ -116,6 +157,11 @@ class RecipientOut(Model):
         description="With a webhook_url: disabled after failing for longer than the period",
     )
     webhook_disabled_at: Timestamp | None = Field(default=None, exclude_if=_omit_none)
+    slack_webhook_url: str | None = Field(default=None, exclude_if=_omit_none)
+    teams_webhook_url: str | None = Field(default=None, exclude_if=_omit_none)
+    discord_webhook_url: str | None = Field(default=None, exclude_if=_omit_none)
+    push_tokens: list[PushTokenOut] | None = Field(default=None, exclude_if=_omit_none)
+    apprise_urls: list[str] | None = Field(default=None, exclude_if=_omit_none)
     preferences: dict[str, Any] | None = Field(default=None, exclude_if=_omit_none)
     created_at: Timestamp
     updated_at: Timestamp

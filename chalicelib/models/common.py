@@ -63,6 +63,19 @@ class Channel(StrEnum):
     EMAIL = "email"
     SMS = "sms"
     INBOX = "inbox"
+    SLACK = "slack"
+    TEAMS = "teams"
+    DISCORD = "discord"
+    PUSH = "push"
+    APPRISE = "apprise"
+
+
+class PushPlatform(StrEnum):
+    """A mobile push service, reached through an SNS platform application."""
+
+    FCM = "fcm"
+    APNS = "apns"
+    APNS_SANDBOX = "apns_sandbox"
 
 
 class Severity(StrEnum):

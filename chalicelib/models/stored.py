@@ -11,6 +11,7 @@ from chalicelib.models.common import (
     Channel,
     DeliveryStatus,
     Model,
+    PushPlatform,
     Reason,
     Severity,
     Timestamp,
@@ -34,6 +35,16 @@ class ApiKeyRecord(Stored):
     created_at: Timestamp
 
 
+class PushToken(Stored):
+    platform: PushPlatform
+    token: str
+
+    @property
+    def target(self) -> str:
+        """The token as a delivery's target: ``platform:token``."""
+        return f"{self.platform.value}:{self.token}"
+
+
 class Recipient(Stored):
     tenant_id: str
     recipient_id: str
@@ -41,6 +52,11 @@ class Recipient(Stored):
     email: str | None = None
     phone: str | None = None
     webhook_url: str | None = None
+    slack_webhook_url: str | None = None
+    teams_webhook_url: str | None = None
+    discord_webhook_url: str | None = None
+    push_tokens: list[PushToken] | None = None
+    apprise_urls: list[str] | None = None
     preferences: dict[str, Any] | None = None
     created_at: Timestamp
     updated_at: Timestamp
@@ -142,6 +158,11 @@ class Delivery(Stored):
     # Snapshot of the address at acceptance: later edits of the recipient do not redirect
     # a notification already accepted.
     address: str | None = None
+    # A channel with several targets (push tokens as ``platform:token``, Apprise URLs): the
+    # targets not reached yet, snapshot at acceptance; an attempt that reaches some of them
+    # leaves the rest for the next, so a retry never sends to a target twice.
+    targets: list[str] | None = None
+    targets_reached: int = 0
     # Standard Webhooks message id: the same on every attempt of this delivery.
     webhook_id: str | None = None
     status: DeliveryStatus = DeliveryStatus.PENDING

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from chalicelib.adapters.dynamodb import DynamoStore
-from chalicelib.models.common import Channel, DeliveryStatus, Severity
+from chalicelib.models.common import Channel, DeliveryStatus, PushPlatform, Severity
 from chalicelib.models.stored import (
     Content,
     Counts,
@@ -21,6 +21,7 @@ from chalicelib.models.stored import (
     Fanout,
     IdempotencyRecord,
     Notification,
+    PushToken,
     Recipient,
     Subscription,
 )
@@ -482,3 +483,63 @@ def test_a_webhook_success_is_found_by_its_time(store: Store, tenant: str) -> No
     )
     assert store.webhook_succeeded_since(tenant, "alice", NOW - timedelta(seconds=1))
     assert not store.webhook_succeeded_since(tenant, "alice", NOW + timedelta(seconds=1))
+
+
+def test_a_delivery_keeps_the_targets_it_has_not_reached(store: Store, tenant: str) -> None:
+    nid = notification(tenant).id
+    with_deliveries(
+        store,
+        tenant,
+        delivery(tenant, nid, channel=Channel.PUSH, targets=["fcm:a", "apns:b"]),
+    )
+    key = DeliveryKey(tenant, nid, "alice", Channel.PUSH)
+    claim = store.claim(key, token="t1", now=NOW, until=NOW + timedelta(seconds=20), sweep_at=NOW)
+    assert claim is not None
+    assert claim.delivery.targets == ["fcm:a", "apns:b"]
+    retrying = claim.delivery.model_copy()
+    retrying.status = DeliveryStatus.RETRYING
+    retrying.targets = ["apns:b"]
+    retrying.targets_reached = 1
+    assert store.record(retrying, previous=DeliveryStatus.PENDING, token="t1", first=True)
+    stored = store.get_delivery(key)
+    assert stored is not None
+    assert (stored.targets, stored.targets_reached) == (["apns:b"], 1)
+
+
+def test_invalid_push_tokens_leave_the_recipient_and_nothing_else(
+    store: Store, tenant: str
+) -> None:
+    store.put_recipient(
+        Recipient(
+            tenant_id=tenant,
+            recipient_id="alice",
+            email="alice@example.com",
+            push_tokens=[
+                PushToken(platform=PushPlatform.FCM, token="a"),
+                PushToken(platform=PushPlatform.APNS, token="b"),
+            ],
+            created_at=NOW,
+            updated_at=NOW,
+        )
+    )
+    store.remove_push_tokens(tenant, "alice", ["fcm:a", "fcm:unknown"])
+    kept = store.get_recipient(tenant, "alice")
+    assert kept is not None
+    assert [token.target for token in kept.push_tokens or []] == ["apns:b"]
+    assert kept.email == "alice@example.com"
+    store.remove_push_tokens(tenant, "alice", ["apns:b"])
+    emptied = store.get_recipient(tenant, "alice")
+    assert emptied is not None
+    assert emptied.push_tokens is None
+    store.remove_push_tokens(tenant, "nobody", ["apns:b"])
+
+
+def test_a_push_token_keeps_its_endpoint_until_deleted(store: Store, tenant: str) -> None:
+    target = f"fcm:{tenant}-token"
+    assert store.get_push_endpoint(target) is None
+    store.put_push_endpoint(target, "arn:aws:sns:us-east-1:123456789012:endpoint/GCM/app/1")
+    assert (
+        store.get_push_endpoint(target) == "arn:aws:sns:us-east-1:123456789012:endpoint/GCM/app/1"
+    )
+    store.delete_push_endpoint(target)
+    assert store.get_push_endpoint(target) is None

@@ -35,6 +35,8 @@ class World:
     publisher: FakePublisher = field(default_factory=FakePublisher)
     webhook: ScriptedSender = field(default_factory=lambda: ScriptedSender(Channel.WEBHOOK))
     email: ScriptedSender = field(default_factory=lambda: ScriptedSender(Channel.EMAIL))
+    # Senders of further channels (push, chat, Apprise) a test needs.
+    others: dict[Channel, ChannelSender] = field(default_factory=dict)
     policy: RetryPolicy = field(default_factory=RetryPolicy.local)
     page_size: int = 500
     # Injected faults, wrapped around the ports as the local stage's wiring does.
@@ -68,6 +70,7 @@ class World:
         senders: dict[Channel, ChannelSender] = {
             Channel.WEBHOOK: self.webhook,
             Channel.EMAIL: self.email,
+            **self.others,
         }
         deliveries: DeliveryStore = self.store
         if self.faults is not None:
@@ -76,6 +79,7 @@ class World:
         self.deliveries = DeliveryService(
             deliveries=deliveries,
             notifications=self.store,
+            recipients=self.store,
             tenant_of=self.store.get_tenant,
             senders=SenderRegistry(senders),
             publisher=self.publisher,

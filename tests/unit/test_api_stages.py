@@ -15,10 +15,12 @@ from chalicelib.adapters.dynamodb import DynamoStore
 from chalicelib.wiring import Services, use_services
 
 
-def put(client: Client, key: str, url: str) -> tuple[int, dict[str, Any]]:
+def put(
+    client: Client, key: str, url: str, field: str = "webhook_url"
+) -> tuple[int, dict[str, Any]]:
     response = client.put(
         "/v1/recipients/alice",
-        data=json.dumps({"webhook_url": url}),
+        data=json.dumps({field: url}),
         headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
     )
     return response.status_code, json.loads(response.get_data(as_text=True))
@@ -42,6 +44,24 @@ def test_outside_local_a_non_public_webhook_is_422(
     status, body = put(client, key, url)
     assert status == 422
     assert body["errors"][0]["loc"] == ["body", "webhook_url"]
+
+
+@pytest.mark.parametrize(
+    ("field", "url"),
+    [
+        ("slack_webhook_url", "https://hooks.example.com/services/T/B/X"),
+        ("slack_webhook_url", "http://127.0.0.1:9000/slack"),
+        ("teams_webhook_url", "https://169.254.169.254/webhookb2/x"),
+        ("discord_webhook_url", "https://discord.com.evil.example/api/webhooks/1/x"),
+    ],
+)
+def test_outside_local_a_chat_url_off_its_platform_is_422(
+    dev_services: Services, client: Client, field: str, url: str
+) -> None:
+    key = dev_services.tenants.issue_key("acme").api_key
+    status, body = put(client, key, url, field)
+    assert status == 422
+    assert body["errors"][0]["loc"] == ["body", field]
 
 
 def test_health_is_503_when_the_table_is_unreachable(

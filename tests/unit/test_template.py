@@ -622,8 +622,13 @@ def test_the_command_writes_the_template_of_the_stage(tmp_path: Path) -> None:
     ]
     assert sorted(functions) == [
         "tocsin-prod",
+        "tocsin-prod-deliver_apprise",
+        "tocsin-prod-deliver_discord",
         "tocsin-prod-deliver_email",
+        "tocsin-prod-deliver_push",
+        "tocsin-prod-deliver_slack",
         "tocsin-prod-deliver_sms",
+        "tocsin-prod-deliver_teams",
         "tocsin-prod-deliver_webhook",
         "tocsin-prod-fanout",
         "tocsin-prod-sweep",
