@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from chalicelib.domain.errors import Invalid, NotFound
 from chalicelib.domain.webhook_targets import RefusedTarget, Resolver, check_webhook_url
+from chalicelib.models.preferences import RecipientPreferences
 from chalicelib.models.stored import Recipient
 from chalicelib.ports import Clock, EndpointStore, RecipientStore
 
@@ -17,7 +17,10 @@ class RecipientDetails:
     email: str | None = None
     phone: str | None = None
     webhook_url: str | None = None
-    preferences: dict[str, Any] | None = None
+    preferences: RecipientPreferences | None = None
+    # The request left preferences out: the stored ones stay (a profile sync must not wipe
+    # what the person chose).
+    keep_preferences: bool = False
 
 
 class RecipientService:
@@ -53,7 +56,11 @@ class RecipientService:
             email=details.email,
             phone=details.phone,
             webhook_url=details.webhook_url,
-            preferences=details.preferences,
+            preferences=(
+                existing.preferences
+                if details.keep_preferences and existing is not None
+                else details.preferences
+            ),
             created_at=existing.created_at if existing else now,
             updated_at=now,
         )

@@ -9,19 +9,23 @@ from datetime import timedelta
 from chalicelib.adapters.faults import FaultInjector, FaultySender, WitnessedDeliveryStore
 from chalicelib.domain.dead_letters import DeadLetterService
 from chalicelib.domain.deliveries import DeliveryService, Progress
+from chalicelib.domain.digests import DigestService
 from chalicelib.domain.endpoints import EndpointHealth
 from chalicelib.domain.fanout import FanoutService
 from chalicelib.domain.inbox import InboxService
-from chalicelib.domain.notifications import NotificationService, SendNotification
+from chalicelib.domain.notifications import NotificationService, Planning, SendNotification
+from chalicelib.domain.preferences import PreferenceService
 from chalicelib.domain.recipients import RecipientService
 from chalicelib.domain.retry import RetryPolicy
+from chalicelib.domain.schedules import Scheduler
 from chalicelib.domain.status import status_of
 from chalicelib.domain.sweeper import Sweeper
+from chalicelib.domain.templates import TemplateService
 from chalicelib.domain.topics import SubscriptionDetails, SubscriptionService
 from chalicelib.models.common import Channel, NotificationStatus, Severity
 from chalicelib.models.stored import Content, Delivery, DeliveryKey, Notification, Recipient, Tenant
 from chalicelib.ports import ChannelSender, DeliveryStore, SenderRegistry
-from tests.fakes import FakeClock, FakePublisher, FakeStore, ScriptedSender
+from tests.fakes import FakeClock, FakePublisher, FakeStore, FakeTimerQueue, ScriptedSender
 
 LEASE = timedelta(seconds=20)
 GRACE = timedelta(seconds=10)
@@ -33,10 +37,12 @@ class World:
     store: FakeStore = field(default_factory=FakeStore)
     clock: FakeClock = field(default_factory=FakeClock)
     publisher: FakePublisher = field(default_factory=FakePublisher)
+    timer_queue: FakeTimerQueue = field(default_factory=FakeTimerQueue)
     webhook: ScriptedSender = field(default_factory=lambda: ScriptedSender(Channel.WEBHOOK))
     email: ScriptedSender = field(default_factory=lambda: ScriptedSender(Channel.EMAIL))
     policy: RetryPolicy = field(default_factory=RetryPolicy.local)
     page_size: int = 500
+    digest_max_items: int = 100
     # Injected faults, wrapped around the ports as the local stage's wiring does.
     faults: FaultInjector | None = None
 
@@ -48,6 +54,9 @@ class World:
                 created_at=self.clock.now(),
             )
         )
+        self.templates = TemplateService(
+            templates=self.store, recipients=self.store, clock=self.clock
+        )
         self.notifications = NotificationService(
             notifications=self.store,
             recipients=self.store,
@@ -56,6 +65,35 @@ class World:
             enabled_channels=frozenset(Channel),
             idempotency_window=timedelta(hours=24),
             sweep_grace=GRACE,
+            planning=Planning(
+                preferences=self.store,
+                templates=self.templates,
+                digests=self.store,
+                timers=self.timer_queue,
+                deliveries=self.store,
+                subscriptions=self.store,
+                digest_max_items=self.digest_max_items,
+            ),
+        )
+        self.preferences = PreferenceService(preferences=self.store, recipients=self.store)
+        self.digests = DigestService(
+            digests=self.store,
+            notifications=self.store,
+            recipients=self.store,
+            announce=self.notifications.announce,
+            clock=self.clock,
+            enabled_channels=frozenset(Channel),
+            sweep_grace=GRACE,
+        )
+        self.scheduler = Scheduler(
+            timers=self.store,
+            queue=self.timer_queue,
+            deliveries=self.store,
+            notifications=self.store,
+            publisher=self.publisher,
+            clock=self.clock,
+            sweep_grace=GRACE,
+            close_digest=self.digests.close,
         )
         self.endpoints = EndpointHealth(
             endpoints=self.store,
@@ -85,6 +123,7 @@ class World:
             lease=LEASE,
             sweep_grace=GRACE,
             rng=random.Random(7),
+            digests=self.store,
         )
         self.fanout = FanoutService(
             notifications=self.store,
@@ -96,6 +135,10 @@ class World:
             enabled_channels=frozenset(Channel),
             page_size=self.page_size,
             sweep_grace=GRACE,
+            audience=self.notifications.audience,
+            timers=self.store,
+            hint=self.notifications.hint,
+            cancel=self.notifications.cancel_deliveries,
         )
         self.dead_letters = DeadLetterService(
             dead_letters=self.store,
