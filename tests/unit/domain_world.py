@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from chalicelib.adapters.faults import FaultInjector, FaultySender, WitnessedDeliveryStore
 from chalicelib.domain.dead_letters import DeadLetterService
@@ -199,6 +200,7 @@ class World:
         category: str | None = None,
         key: str | None = None,
         fingerprint: str = "same",
+        **more: Any,
     ) -> Notification:
         command = SendNotification(
             content=Content(title="Disk almost full", severity=severity, category=category),
@@ -207,6 +209,7 @@ class World:
             channels=channels,
             idempotency_key=key,
             fingerprint=fingerprint,
+            **more,
         )
         return self.notifications.accept("acme", command).notification
 
@@ -229,6 +232,14 @@ class World:
         self, notification_id: str, channel: Channel = Channel.WEBHOOK, recipient_id: str = "alice"
     ) -> Progress:
         return self.deliveries.process(key(notification_id, channel, recipient_id))
+
+    def fire_due_timers(self) -> int:
+        """What the timers queue does by now: each stored timer that is due, done."""
+        now = self.clock.now()
+        due = self.store.due_timers(until=now, now=now, limit=10_000)
+        for timer in due:
+            self.scheduler.fire(timer)
+        return len(due)
 
     def expand_all(self, notification_id: str) -> int:
         """Runs the fan-out to its end; the number of steps it took."""
