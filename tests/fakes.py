@@ -764,10 +764,12 @@ class ScriptedSender:
         self.channel = channel
         self._outcomes = list(outcomes)
         self.sent: list[tuple[str, str, str | None]] = []
+        self.outgoing: list[Outgoing] = []
         self.during_send: list[Callable[[], None]] = []
 
     def send(self, outgoing: Outgoing, delivery: Delivery, tenant: Tenant) -> SendOutcome:
         self.sent.append((outgoing.notification_id, delivery.recipient_id, delivery.webhook_id))
+        self.outgoing.append(outgoing)
         while self.during_send:
             self.during_send.pop(0)()
         return self._outcomes.pop(0) if self._outcomes else SendOutcome.ok()

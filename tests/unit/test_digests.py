@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 
 from chalicelib.domain.digests import DigestRequest
 from chalicelib.domain.errors import Invalid
 from chalicelib.models.common import Channel, DeliveryStatus, NotificationStatus, Reason
 from chalicelib.models.preferences import QuietHours, RecipientPreferences
-from chalicelib.ports import Outgoing
+from chalicelib.models.scheduling import DigestWindow
+from tests.fakes import FakeStore
 from tests.unit.domain_world import World
 
 HOOK = "https://example.com/hook"
@@ -40,6 +39,7 @@ def test_notifications_in_one_window_are_sent_as_one_digest_per_channel(world: W
     window_ids = {world.stored(n.id).digest.window_id for n in accepted}  # type: ignore[union-attr]
     assert len(window_ids) == 1
     [window_id] = window_ids
+    assert window_id is not None
     # WHEN the window ends
     world.clock.advance(30)
     world.fire_due_timers()
@@ -56,20 +56,10 @@ def test_notifications_in_one_window_are_sent_as_one_digest_per_channel(world: W
         None,
     )
     # AND its webhook lists each digested notification
-    sent: list[Outgoing] = []
-    world.webhook.during_send.append(lambda: None)
-    original: Callable[..., object] = world.webhook.send
-
-    def spy(outgoing: Outgoing, *args: object) -> object:
-        sent.append(outgoing)
-        return original(outgoing, *args)
-
-    world.webhook.send = spy  # type: ignore[method-assign]
     world.process(window_id)
-    assert sent[0].digest is not None
-    assert [e.notification_id for e in sent[0].digest.on(Channel.WEBHOOK)] == [
-        n.id for n in accepted
-    ]
+    [sent] = world.webhook.outgoing
+    assert sent.digest is not None
+    assert [e.notification_id for e in sent.digest.on(Channel.WEBHOOK)] == [n.id for n in accepted]
 
 
 def test_a_notification_after_the_window_ends_opens_the_next(world: World) -> None:
@@ -82,19 +72,27 @@ def test_a_notification_after_the_window_ends_opens_the_next(world: World) -> No
     assert world.stored(ids[0] or "").digest_of.notification_ids == [first.id]  # type: ignore[union-attr]
 
 
-def test_a_window_closed_while_a_request_joined_it_sends_it_in_the_next(world: World) -> None:
-    # GIVEN a window whose closer runs between a request's read of it and its write
-    first = world.accept(digest=DIGEST)
-    window_id = world.stored(first.id).digest.window_id  # type: ignore[union-attr]
-    original = world.store.get_digest_window
+class ClosedAfterRead(FakeStore):
+    """A store where the window's closer runs right after the next read of the window."""
 
-    def read_then_close(*args: str):  # type: ignore[no-untyped-def]
-        window = original(*args)
-        world.store.close_digest_window("acme", "alice", "disk", window_id or "")
-        world.store.get_digest_window = original  # type: ignore[method-assign]
+    close_after_read: str | None = None
+
+    def get_digest_window(self, tenant_id: str, recipient_id: str, key: str) -> DigestWindow | None:
+        window = super().get_digest_window(tenant_id, recipient_id, key)
+        if self.close_after_read is not None:
+            self.close_digest_window(tenant_id, recipient_id, key, self.close_after_read)
+            self.close_after_read = None
         return window
 
-    world.store.get_digest_window = read_then_close  # type: ignore[method-assign]
+
+def test_a_window_closed_while_a_request_joined_it_sends_it_in_the_next() -> None:
+    # GIVEN a window whose closer runs between a request's read of it and its write
+    store = ClosedAfterRead()
+    world = World(store=store)
+    world.recipient(webhook_url=HOOK)
+    first = world.accept(digest=DIGEST)
+    window_id = world.stored(first.id).digest.window_id  # type: ignore[union-attr]
+    store.close_after_read = window_id
     # WHEN the request writes
     second = world.accept(digest=DIGEST)
     # THEN it went into a new window, not the closed one: nothing is left out
