@@ -1239,11 +1239,11 @@ class DynamoStore:
                 empty_so_far = False
             if len(found) >= limit:
                 break
-        if advance_to > start:
-            self._advance_timer_cursor(cursor, advance_to)
+        if cursor is None or advance_to > start:
+            self._advance_timer_cursor(advance_to)
         return sorted(found, key=lambda timer: timer.due)[:limit]
 
-    def _advance_timer_cursor(self, cursor: Mapping[str, Any] | None, to: int) -> None:
+    def _advance_timer_cursor(self, to: int) -> None:
         condition = "attribute_not_exists(#bucket) OR #bucket < :to"
         try:
             self._db.update_item(
