@@ -669,7 +669,7 @@ class FakeStore:
                 tenant_id=tenant_id,
                 recipient_id=recipient_id,
                 notification_id=key.notification_id,
-                content=notification.content,
+                content=delivery.content or notification.content,
                 created_at=delivery.created_at or notification.created_at,
                 read_at=delivery.read_at,
             )

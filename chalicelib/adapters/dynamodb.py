@@ -1072,7 +1072,8 @@ class DynamoStore:
                 tenant_id=tenant_id,
                 recipient_id=recipient_id,
                 notification_id=delivery.notification_id,
-                content=notifications[delivery.notification_id].content,
+                # A recipient's own rendering of a topic notification's template, if any.
+                content=delivery.content or notifications[delivery.notification_id].content,
                 created_at=delivery.created_at
                 or notifications[delivery.notification_id].created_at,
                 read_at=delivery.read_at,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from chalicelib.models.api import MAX_DATA_BYTES, MAX_JSON_DEPTH, json_depth
 from chalicelib.models.common import RecipientId, Severity, Timestamp
 from chalicelib.models.stored import Stored
 
@@ -92,7 +94,7 @@ class TemplatePage(BaseModel):
 
 
 class PreviewIn(TemplateWrite):
-    data: dict[str, Any] | None = None
+    data: dict[str, Any] | None = Field(default=None, description="As a notification's data")
     recipient_id: RecipientId | None = Field(
         default=None, description="Render for this recipient (else one with no fields set)"
     )
@@ -100,6 +102,17 @@ class PreviewIn(TemplateWrite):
         default=None, description="notification.severity (default info)"
     )
     category: str | None = Field(default=None, max_length=128)
+
+    @field_validator("data")
+    @classmethod
+    def _data_like_a_notification(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            if json_depth(value) > MAX_JSON_DEPTH:
+                raise ValueError(f"nests deeper than {MAX_JSON_DEPTH} levels")
+            size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+            if size > MAX_DATA_BYTES:
+                raise ValueError(f"data is {size} bytes serialized; the limit is {MAX_DATA_BYTES}")
+        return value
 
 
 class EmailPreview(BaseModel):
