@@ -203,3 +203,37 @@ def test_a_topic_notification_for_later_is_released_after_its_fan_out(world: Wor
     world.clock.advance(2 * 3600)
     world.fire_due_timers()
     assert world.delivery(notification.id, recipient_id="carol").status is DeliveryStatus.PENDING
+
+
+def test_a_topic_cancelled_during_its_fan_out_sends_nothing_more() -> None:
+    # GIVEN a topic of three subscribers expanded one page at a time, the first page done
+    world = World(page_size=1)
+    for rid in ("alice", "bob", "carol"):
+        world.recipient(rid, webhook_url=HOOK)
+        world.subscribe(f"s-{rid}", rid, "ops.#")
+    notification = world.accept(topic="ops.db")
+    world.fanout.expand("acme", notification.id)
+    # WHEN it is cancelled, and the fan-out goes on
+    world.notifications.cancel("acme", notification.id)
+    world.expand_all(notification.id)
+    # THEN every delivery not done already is skipped as cancelled (the first page's inbox
+    # item was shown when it was written), and the notification is cancelled
+    outcomes = {
+        (d.recipient_id, d.channel, d.status, d.reason) for d in world.store.deliveries.values()
+    }
+    assert outcomes == {
+        ("alice", Channel.INBOX, DeliveryStatus.DELIVERED, None),
+        *(
+            (rid, channel, DeliveryStatus.SKIPPED, Reason.CANCELLED)
+            for rid in ("alice", "bob", "carol")
+            for channel in (Channel.WEBHOOK, Channel.INBOX)
+            if (rid, channel) != ("alice", Channel.INBOX)
+        ),
+    }
+    # the first page's message, queued before the cancel, sends nothing
+    assert [m.recipient_id for _, m in world.publisher.queued] == ["alice"]
+    assert world.process(notification.id, recipient_id="alice").finished
+    assert world.webhook.sent == []
+    assert world.status(notification.id) is NotificationStatus.CANCELLED
+    counts = world.stored(notification.id).counts
+    assert (counts.skipped, counts.pending, counts.delivered) == (5, 0, 1)
