@@ -5,7 +5,9 @@ On one moto server (the local cloud's own, a process of its own), in one run:
 
 - send -> handler latency at low load (one message at a time, the next once the previous one
   was handled): the time from just before ``SendMessage`` to the handler's first line,
-  p50/p99/max;
+  p50/p99/max; the same for the other event sources (S3 ``PutObject``, EventBridge
+  ``PutEvents``, Kinesis ``PutRecord``, Lambda ``Invoke`` with ``InvocationType=Event``, a
+  WebSocket message), each from just before the call to the handler's first line;
 - sustained records/s through a no-op handler (batch size 10, the default five pollers),
   against the raw moto transport ceiling measured in the same run: SQS send / receive /
   delete in batches of 10 by plain boto3 threads, no Tocsin code. Both keep the queue shallow
@@ -17,7 +19,8 @@ On one moto server (the local cloud's own, a process of its own), in one run:
 The same figures for LocalStack when ``tools/localstack-offline.sh`` has installed it (its
 own event source mapping, the app deployed as Lambda functions), unless ``--no-localstack``.
 
-    python bench/emulator.py [--seconds 10] [--samples 200] [--backlog 200] [--no-localstack]
+    python bench/emulator.py [--seconds 10] [--samples 200] [--source-samples 50]
+                             [--backlog 200] [--no-localstack]
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +57,7 @@ LOCALSTACK_HOME = Path(
 TABLE = "bench-observations"
 
 BENCH_APP = """
+import base64
 import time
 
 import boto3
@@ -61,20 +65,49 @@ from botocore.config import Config
 from chalice.app import Chalice
 
 app = Chalice(app_name="bench")
+app.experimental_feature_flags.update(["WEBSOCKETS"])
+app.websocket_api.session = boto3.session.Session()
 _table = None
+
+
+def _seen(seen, *ids):
+    global _table
+    if _table is None:
+        _table = boto3.client("dynamodb")
+    for item in ids:
+        _table.put_item(
+            TableName="bench-observations", Item={"id": {"S": item}, "seen": {"S": seen}}
+        )
 
 
 @app.on_sqs_message(queue="bench-latency", batch_size=1, name="latency")
 def latency(event):
-    seen = repr(time.time())
-    global _table
-    if _table is None:
-        _table = boto3.client("dynamodb")
-    for record in event:
-        _table.put_item(
-            TableName="bench-observations",
-            Item={"id": {"S": record.body}, "seen": {"S": seen}},
-        )
+    _seen(repr(time.time()), *[record.body for record in event])
+
+
+@app.on_s3_event(bucket="bench-uploads", events=["s3:ObjectCreated:*"], name="s3_latency")
+def s3_latency(event):
+    _seen(repr(time.time()), event.key)
+
+
+@app.on_cw_event({"source": ["bench"]}, name="events_latency")
+def events_latency(event):
+    _seen(repr(time.time()), event.detail["id"])
+
+
+@app.on_kinesis_record(stream="bench-stream", batch_size=1, name="kinesis_latency")
+def kinesis_latency(event):
+    _seen(repr(time.time()), *[record.data.decode() for record in event])
+
+
+@app.lambda_function(name="invoke_latency")
+def invoke_latency(event, context):
+    _seen(repr(time.time()), event["id"])
+
+
+@app.on_ws_message()
+def websocket_latency(event):
+    _seen(repr(time.time()), event.body)
 
 
 @app.on_sqs_message(queue="bench-throughput", batch_size=10, name="noop")
@@ -147,6 +180,7 @@ class Figures:
     rss_mb: float = float("nan")
     processes: int = 0
     latencies_ms: list[float] = field(default_factory=list)
+    sources_ms: dict[str, list[float]] = field(default_factory=dict)
     throughput: Throughput | None = None
     raw: Throughput | None = None
 
@@ -230,12 +264,23 @@ def raw_consumers(cloud: Cloud, url: str, consumers: int = 5) -> Iterator[None]:
 def handled_at(cloud: Cloud, url: str, samples: int, pause: float) -> dict[float, float]:
     """Sends ``samples`` messages one at a time, each once the previous one was handled (and
     ``pause`` later): {sent at: the handler's first line at}."""
-    sqs, dynamodb = cloud.client("sqs"), cloud.client("dynamodb")
+    sqs = cloud.client("sqs")
+    return handled_after(
+        cloud, lambda body: sqs.send_message(QueueUrl=url, MessageBody=body), samples, pause
+    )
+
+
+def handled_after(
+    cloud: Cloud, send: Callable[[str], Any], samples: int, pause: float
+) -> dict[float, float]:
+    """``send(id)`` one at a time, each once the previous one was handled (and ``pause``
+    later): {sent at: the handler's first line at}."""
+    dynamodb = cloud.client("dynamodb")
     handled: dict[float, float] = {}
     for index in range(samples):
         body = f"{os.getpid()}-{time.time_ns()}-{index}"
         sent = time.time()
-        sqs.send_message(QueueUrl=url, MessageBody=body)
+        send(body)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             item = dynamodb.get_item(TableName=TABLE, Key={"id": {"S": body}}).get("Item")
@@ -250,6 +295,59 @@ def handled_at(cloud: Cloud, url: str, samples: int, pause: float) -> dict[float
 def latencies(cloud: Cloud, url: str, samples: int, pause: float) -> list[float]:
     """Milliseconds from just before SendMessage to the handler's first line."""
     return [(seen - at) * 1000 for at, seen in handled_at(cloud, url, samples, pause).items()]
+
+
+@contextmanager
+def source_senders(
+    cloud: Cloud, lambda_client: Any, websocket_url: str | None
+) -> Iterator[dict[str, Callable[[str], Any]]]:
+    """How to trigger each of the other event sources of the bench app with an id (the
+    WebSocket connection stays open meanwhile)."""
+    s3, events, kinesis = cloud.client("s3"), cloud.client("events"), cloud.client("kinesis")
+    function = "bench-dev-invoke_latency"
+    senders: dict[str, Callable[[str], Any]] = {
+        "S3 PutObject": lambda item: s3.put_object(Bucket="bench-uploads", Key=item, Body=b"x"),
+        "EventBridge PutEvents": lambda item: events.put_events(
+            Entries=[{"Source": "bench", "DetailType": "t", "Detail": json.dumps({"id": item})}]
+        ),
+        "Kinesis PutRecord": lambda item: kinesis.put_record(
+            StreamName="bench-stream", Data=item.encode(), PartitionKey="p"
+        ),
+        "Lambda Invoke (Event)": lambda item: lambda_client.invoke(
+            FunctionName=function, InvocationType="Event", Payload=json.dumps({"id": item})
+        ),
+    }
+    if websocket_url is None:
+        yield senders
+        return
+    from websockets.sync.client import connect
+
+    with connect(websocket_url) as socket:
+        senders["WebSocket message"] = socket.send
+        yield senders
+
+
+def source_latencies(
+    cloud: Cloud, senders: dict[str, Callable[[str], Any]], samples: int, pause: float
+) -> dict[str, list[float]]:
+    """Per source, milliseconds from just before the call to the handler's first line (after
+    three unmeasured events that start its function instance)."""
+    figures: dict[str, list[float]] = {}
+    for name, send in senders.items():
+        handled_after(cloud, send, 3, pause)
+        measured = handled_after(cloud, send, samples, pause)
+        figures[name] = [(seen - at) * 1000 for at, seen in measured.items()]
+    return figures
+
+
+def source_resources(cloud: Cloud) -> None:
+    """The bucket and the stream of the bench app."""
+    cloud.client("s3").create_bucket(Bucket="bench-uploads")
+    kinesis = cloud.client("kinesis")
+    kinesis.create_stream(StreamName="bench-stream", ShardCount=1)
+    kinesis.get_waiter("stream_exists").wait(
+        StreamName="bench-stream", WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+    )
 
 
 def warm_up(cloud: Cloud, latency_url: str, throughput_url: str) -> None:
@@ -302,8 +400,11 @@ def run_emulator(args: argparse.Namespace, workdir: Path) -> Figures:
         with raw_consumers(cloud, raw_url):
             figures.raw = sustained(cloud, raw_url, args.seconds, args.backlog)
 
+        source_resources(cloud)
         project = bench_project(workdir)
         state = workdir / "runner.json"
+        control_port, websocket_port = free_port(), free_port()
+        functions = f"http://127.0.0.1:{control_port}"
         started, spawned = time.monotonic(), time.time()
         runner = subprocess.Popen(
             [
@@ -314,8 +415,12 @@ def run_emulator(args: argparse.Namespace, workdir: Path) -> Figures:
                 str(project),
                 "--state-file",
                 str(state),
+                "--control-port",
+                str(control_port),
+                "--websocket-port",
+                str(websocket_port),
             ],
-            env={**os.environ, **aws_env(endpoint)},
+            env={**os.environ, **aws_env(endpoint), "AWS_ENDPOINT_URL_LAMBDA": functions},
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
@@ -327,6 +432,12 @@ def run_emulator(args: argparse.Namespace, workdir: Path) -> Figures:
             figures.first_event_seconds = min(first.values()) - spawned
             warm_up(cloud, latency_url, throughput_url)
             figures.latencies_ms = latencies(cloud, latency_url, args.samples, args.pause)
+            lambda_client = Cloud(functions).client("lambda")
+            websocket_url = f"ws://127.0.0.1:{websocket_port}/api"
+            with source_senders(cloud, lambda_client, websocket_url) as senders:
+                figures.sources_ms = source_latencies(
+                    cloud, senders, args.source_samples, args.pause
+                )
             figures.throughput = sustained(cloud, throughput_url, args.seconds, args.backlog)
             figures.rss_mb, figures.processes = tree_rss_mb(runner.pid)
         finally:
@@ -365,6 +476,9 @@ def run_localstack(args: argparse.Namespace, workdir: Path) -> Figures | None:
         throughput_url = cloud.client("sqs").get_queue_url(QueueName="bench-throughput")["QueueUrl"]
         warm_up(cloud, latency_url, throughput_url)
         figures.latencies_ms = latencies(cloud, latency_url, args.samples, args.pause)
+        # LocalStack's free edition has no WebSocket APIs.
+        with source_senders(cloud, cloud.client("lambda"), None) as senders:
+            figures.sources_ms = source_latencies(cloud, senders, args.source_samples, args.pause)
         figures.throughput = sustained(cloud, throughput_url, args.seconds, args.backlog)
         pid = int((LOCALSTACK_HOME / "localstack.pid").read_text())
         figures.rss_mb, figures.processes = tree_rss_mb(pid)
@@ -383,7 +497,12 @@ def localstack_project(workdir: Path) -> Path:
         {"name": name, "attributes": {"VisibilityTimeout": "30"}}
         for name in ("bench-latency", "bench-throughput")
     ]
-    (project / "resources.json").write_text(json.dumps({"queues": queues}))
+    resources = {
+        "queues": queues,
+        "buckets": ["bench-uploads"],
+        "streams": [{"name": "bench-stream", "shards": 1}],
+    }
+    (project / "resources.json").write_text(json.dumps(resources))
     return project
 
 
@@ -398,6 +517,13 @@ def report(all_figures: list[Figures], backlog: int) -> None:
                 f"p99 {percentile(values, 0.99):.1f} ms, max {max(values):.1f} ms "
                 f"({len(values)} samples)"
             )
+        for source, values in figures.sources_ms.items():
+            if values:
+                print(
+                    f"  {source} -> handler: p50 {percentile(values, 0.5):.1f} ms, "
+                    f"p99 {percentile(values, 0.99):.1f} ms, max {max(values):.1f} ms "
+                    f"({len(values)} samples)"
+                )
         if figures.throughput and figures.raw:
             share = 100 * figures.throughput.records_per_second / figures.raw.records_per_second
             print(
@@ -422,7 +548,10 @@ def report(all_figures: list[Figures], backlog: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--seconds", type=float, default=10.0, help="per throughput run")
-    parser.add_argument("--samples", type=int, default=200, help="latency samples")
+    parser.add_argument("--samples", type=int, default=200, help="SQS latency samples")
+    parser.add_argument(
+        "--source-samples", type=int, default=50, help="latency samples per other source"
+    )
     parser.add_argument("--pause", type=float, default=0.02, help="between latency samples")
     parser.add_argument("--backlog", type=int, default=200, help="producers pause above it")
     parser.add_argument("--no-localstack", action="store_true")

@@ -116,6 +116,10 @@ def cmd_local(args: argparse.Namespace) -> int:
             f"\n{args.project_dir.resolve().name} is running locally.\n"
             f"  API:          {cloud.api_url}\n"
             f"  AWS endpoint: {endpoint}\n"
+            f"  WebSocket API (when the app has one): {cloud.websocket_url}\n"
+            "  Lambda API and WebSocket management API (for your scripts):\n"
+            f"    export AWS_ENDPOINT_URL_LAMBDA={cloud.functions_url}\n"
+            f"    export AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI={cloud.functions_url}\n"
             "Ctrl-C stops everything.\n"
         )
         sys.stdout.flush()

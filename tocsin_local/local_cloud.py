@@ -1,5 +1,9 @@
 """The local cloud for any Chalice project: an AWS endpoint (embedded moto server, or one given,
-such as LocalStack), the HTTP API, and the trigger runner, as one process tree."""
+such as LocalStack), the HTTP API, and the trigger runner, as one process tree.
+
+The runner's own endpoint serves the Lambda API and the WebSocket API's management API; every
+process of the tree gets it as ``AWS_ENDPOINT_URL_LAMBDA`` and
+``AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI`` (other services stay on ``AWS_ENDPOINT_URL``)."""
 
 from __future__ import annotations
 
@@ -89,6 +93,9 @@ class LocalCloud:
         self.supervisor = Supervisor()
         self.endpoint_url = options.endpoint_url or ""
         self.env: dict[str, str] = {}
+        # The runner's endpoint (Lambda, API Gateway management) and its WebSocket API.
+        self.functions_url = ""
+        self.websocket_url = ""
 
     @property
     def api_url(self) -> str:
@@ -122,6 +129,14 @@ class LocalCloud:
         with contextlib.suppress(FileNotFoundError):
             (options.state_dir / "runner.json").unlink()
         project = str(options.project_dir.resolve())
+        control_port, websocket_port = free_port(), free_port()
+        self.functions_url = f"http://127.0.0.1:{control_port}"
+        self.websocket_url = f"ws://127.0.0.1:{websocket_port}"
+        env = {
+            **self.env,
+            "AWS_ENDPOINT_URL_LAMBDA": self.functions_url,
+            "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI": self.functions_url,
+        }
         runner = [
             sys.executable,
             "-m",
@@ -132,10 +147,14 @@ class LocalCloud:
             options.stage,
             "--state-file",
             str(options.state_dir / "runner.json"),
+            "--control-port",
+            str(control_port),
+            "--websocket-port",
+            str(websocket_port),
         ]
         if options.create_missing:
             runner.append("--create-missing")
-        self.supervisor.start("runner", runner, self.env, restart=True)
+        self.supervisor.start("runner", runner, env, restart=True)
         gateway = [
             sys.executable,
             "-m",
@@ -149,7 +168,7 @@ class LocalCloud:
         ]
         if options.reload:
             gateway.append("--reload")
-        self.supervisor.start("api", gateway, self.env, restart=True)
+        self.supervisor.start("api", gateway, env, restart=True)
 
     def wait_ready(self, health_path: str | None) -> None:
         if health_path is not None:

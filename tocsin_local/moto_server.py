@@ -1,7 +1,8 @@
 """The embedded AWS emulator: moto server on loopback, as a process of the local cloud.
 
 Prints one JSON line ``{"port": N}`` when it is serving (port 0 picks a free one). Its SQS
-carries the corrections of ``tocsin_local.emulator.moto_sqs``; in front of it a guard refuses
+carries the corrections of ``tocsin_local.emulator.moto_sqs``, its S3 notifications and
+EventBridge rules deliver to emulated functions (``tocsin_local.moto_lambda``); in front of it a guard refuses
 web pages of other origins (``tocsin_local.loopback``) and moto's own API but for the paths the
 tooling reads.
 """
@@ -25,6 +26,7 @@ from tocsin_local.emulator.lifecycle import die_with_parent, stop_on_signals
 from tocsin_local.emulator.moto_sqs import correct_sqs
 from tocsin_local.loopback import LoopbackGuard
 from tocsin_local.moto_dynamodb import correct_dynamodb
+from tocsin_local.moto_lambda import correct_lambda_destinations
 from tocsin_local.moto_outbox import timestamp_outbox
 
 # moto's own API that the local tooling uses: the outbox reads the sent emails and texts here.
@@ -39,6 +41,7 @@ def main(argv: list[str] | None = None) -> None:
     die_with_parent()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     correct_sqs()
+    correct_lambda_destinations()
     correct_dynamodb()
     timestamp_outbox()
     app = LoopbackGuard(

@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import urllib.request
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ from typing import Any, Protocol
 import boto3
 
 from tests.harness import poll
+from tocsin_local.local_cloud import free_port, port_free
 
 APPS = Path(__file__).resolve().parent / "apps"
 OBSERVATIONS_TABLE = "cf-observations"
@@ -59,10 +61,11 @@ def materialize(app: str, into: Path) -> Path:
 
 
 class Clients:
-    """boto3 clients on one endpoint."""
+    """boto3 clients on one endpoint (``services`` may name another one per service)."""
 
-    def __init__(self, endpoint: str) -> None:
+    def __init__(self, endpoint: str, services: dict[str, str] | None = None) -> None:
         self.endpoint = endpoint
+        self.services = services or {}
         self._session = boto3.session.Session(
             aws_access_key_id="test", aws_secret_access_key="test", region_name=REGION
         )
@@ -70,7 +73,8 @@ class Clients:
 
     def __call__(self, service: str) -> Any:
         if service not in self._clients:
-            self._clients[service] = self._session.client(service, endpoint_url=self.endpoint)  # type: ignore[call-overload]
+            endpoint = self.services.get(service, self.endpoint)
+            self._clients[service] = self._session.client(service, endpoint_url=endpoint)  # type: ignore[call-overload]
         return self._clients[service]
 
 
@@ -98,6 +102,10 @@ def create_resources(aws: Clients, project: Path) -> None:
     path = project / "resources.json"
     wanted: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
     sqs, sns, dynamodb = aws("sqs"), aws("sns"), aws("dynamodb")
+    for bucket in wanted.get("buckets", []):
+        _recreate_bucket(aws("s3"), bucket)
+    for stream in wanted.get("streams", []):
+        _recreate_stream(aws("kinesis"), stream["name"], stream.get("shards", 1))
     for queue in wanted.get("queues", []):
         with contextlib.suppress(sqs.exceptions.QueueDoesNotExist):
             sqs.delete_queue(QueueUrl=sqs.get_queue_url(QueueName=queue["name"])["QueueUrl"])
@@ -140,6 +148,44 @@ def create_resources(aws: Clients, project: Path) -> None:
         dynamodb.get_waiter("table_exists").wait(TableName=table["name"])
 
 
+def _recreate_bucket(s3: Any, bucket: str) -> None:
+    with contextlib.suppress(s3.exceptions.NoSuchBucket):
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            for item in page.get("Contents", []):
+                s3.delete_object(Bucket=bucket, Key=item["Key"])
+        s3.delete_bucket(Bucket=bucket)
+    s3.create_bucket(Bucket=bucket)
+
+
+def _recreate_stream(kinesis: Any, name: str, shards: int) -> None:
+    # Deleting only a stream that exists: LocalStack's kinesis-mock, asked to delete a missing
+    # stream, deletes the stream of that name created in the next half second.
+    if _stream_status(kinesis, name) is not None:
+        kinesis.delete_stream(StreamName=name, EnforceConsumerDeletion=True)
+    poll(
+        lambda: _stream_status(kinesis, name) is None,
+        timeout=60,
+        interval=0.2,
+        what=f"stream {name} deleted",
+    )
+    kinesis.create_stream(StreamName=name, ShardCount=shards)
+    # Creating is asynchronous (LocalStack's stream is not even listed at first).
+    poll(
+        lambda: _stream_status(kinesis, name) == "ACTIVE",
+        timeout=60,
+        interval=0.2,
+        what=f"stream {name} active",
+    )
+
+
+def _stream_status(kinesis: Any, name: str) -> str | None:
+    try:
+        summary = kinesis.describe_stream_summary(StreamName=name)
+    except kinesis.exceptions.ResourceNotFoundException:
+        return None
+    return str(summary["StreamDescriptionSummary"]["StreamStatus"])
+
+
 def _create_queue(sqs: Any, name: str, attributes: dict[str, str]) -> bool:
     try:
         sqs.create_queue(QueueName=name, Attributes=attributes)
@@ -158,7 +204,34 @@ class Deployment:
     fire: Callable[[str], None]
     # How long an asynchronous retry (SNS -> function, schedule) may take on this backend.
     async_retry_seconds: float = 10.0
+    # The app's REST API, deployed on first use: its base URL (with the stage where the
+    # backend's URLs carry it).
+    start_api: Callable[[], str] | None = None
+    # Why the backend refused a function's event source mapping (function name -> reason).
+    refusals: Callable[[], dict[str, str]] = dict
+    # An API key that the app's REST API accepts.
+    make_api_key: Callable[[], str] | None = None
+    # The app's WebSocket API URL, or None where the backend has no WebSocket APIs.
+    websocket_url: str | None = None
+    app_name: str = ""
+    stage: str = "dev"
     _urls: dict[str, str] = field(default_factory=dict)
+    _api_url: str | None = None
+
+    @property
+    def api_url(self) -> str:
+        if self._api_url is None:
+            assert self.start_api is not None, f"{self.app} has no REST API here"
+            self._api_url = self.start_api()
+        return self._api_url
+
+    def function_name(self, name: str) -> str:
+        """The deployed name of the app's function ``name``, as Chalice names it."""
+        return f"{self.app_name}-{self.stage}-{name}"
+
+    def api_key(self) -> str:
+        assert self.make_api_key is not None
+        return self.make_api_key()
 
     def queue_url(self, name: str) -> str:
         if name not in self._urls:
@@ -263,8 +336,25 @@ class Backend(Protocol):
     def close(self) -> None: ...
 
 
+def app_name_of(project: Path) -> str:
+    config = project / ".chalice" / "config.json"
+    return str(json.loads(config.read_text())["app_name"]) if config.exists() else project.name
+
+
+def api_stage_of(project: Path, stage: str = "dev") -> str:
+    """The API Gateway stage of ``stage`` in the project's config (Chalice's default: api)."""
+    config = project / ".chalice" / "config.json"
+    raw = json.loads(config.read_text()) if config.exists() else {}
+    return str(
+        raw.get("stages", {}).get(stage, {}).get("api_gateway_stage")
+        or raw.get("api_gateway_stage")
+        or "api"
+    )
+
+
 class EmulatorBackend:
-    """The fixture apps on Tocsin's emulator (one trigger runner per app) and a moto server."""
+    """The fixture apps on Tocsin's emulator (one trigger runner per app, and its gateway when
+    a row calls the app's REST API) and a moto server."""
 
     name = "emulator"
 
@@ -273,6 +363,7 @@ class EmulatorBackend:
         self.workdir = workdir
         self.aws = Clients(endpoint)
         self._runners: dict[str, tuple[subprocess.Popen[bytes], Deployment]] = {}
+        self._processes: list[subprocess.Popen[bytes]] = []
         create_observations_table(self.aws)
 
     def deploy(self, app: str) -> Deployment:
@@ -280,18 +371,70 @@ class EmulatorBackend:
             return self._runners[app][1]
         project = materialize(app, self.workdir)
         create_resources(self.aws, project)
-        process, control_port = self._start_runner(project)
+        control_port, websocket_port = free_port(), free_port()
+        functions = f"http://127.0.0.1:{control_port}"
+        env = {
+            **os.environ,
+            **aws_env(self.endpoint),
+            "AWS_ENDPOINT_URL_LAMBDA": functions,
+            "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI": functions,
+        }
+        process = self._start_runner(project, env, control_port, websocket_port)
+        stage = api_stage_of(project)
         deployment = Deployment(
             app=app,
             project=project,
-            aws=self.aws,
+            aws=Clients(
+                self.endpoint,
+                {"lambda": functions, "apigatewaymanagementapi": f"{functions}/{stage}"},
+            ),
             fire=lambda function: _fire(control_port, function),
             async_retry_seconds=ASYNC_RETRY_SECONDS,
+            start_api=lambda: self._start_gateway(project, env),
+            refusals=lambda: _refusals(control_port),
+            make_api_key=lambda: _moto_api_key(self.aws),
+            websocket_url=f"ws://127.0.0.1:{websocket_port}/{stage}",
+            app_name=app_name_of(project),
         )
         self._runners[app] = (process, deployment)
         return deployment
 
-    def _start_runner(self, project: Path) -> tuple[subprocess.Popen[bytes], int]:
+    def _start_gateway(self, project: Path, env: dict[str, str]) -> str:
+        port = free_port()
+        log = (project.parent / f"{project.name}.gateway.log").open("wb")
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tocsin_local.emulator.gateway",
+                "--project-dir",
+                str(project),
+                "--stage",
+                "dev",
+                "--port",
+                str(port),
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self._processes.append(process)
+        url = f"http://127.0.0.1:{port}"
+
+        def listening() -> bool:
+            if process.poll() is not None:
+                raise AssertionError(
+                    f"the gateway exited:\n{(project.parent / f'{project.name}.gateway.log').read_text()}"
+                )
+            return not port_free(port)
+
+        poll(listening, timeout=60, what=f"the gateway of {project.name}")
+        return url
+
+    def _start_runner(
+        self, project: Path, env: dict[str, str], control_port: int, websocket_port: int
+    ) -> subprocess.Popen[bytes]:
         state = project.parent / f"{project.name}.runner.json"
         state.unlink(missing_ok=True)
         log = (project.parent / f"{project.name}.runner.log").open("wb")
@@ -306,8 +449,12 @@ class EmulatorBackend:
                 "dev",
                 "--state-file",
                 str(state),
+                "--control-port",
+                str(control_port),
+                "--websocket-port",
+                str(websocket_port),
             ],
-            env={**os.environ, **aws_env(self.endpoint)},
+            env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -321,12 +468,27 @@ class EmulatorBackend:
             return state.exists()
 
         poll(ready, timeout=60, what=f"the runner of {project.name}")
-        return process, int(json.loads(state.read_text())["control_port"])
+        return process
 
     def close(self) -> None:
+        for process in self._processes:
+            stop_process_group(process)
         for process, _ in self._runners.values():
             stop_process_group(process)
         self._runners.clear()
+
+
+def _refusals(control_port: int) -> dict[str, str]:
+    """The runner's refused event sources, by function name."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{control_port}/status", timeout=10) as reply:
+        refused: dict[str, str] = json.loads(reply.read())["refused"]
+    return {key.split(":", 1)[1]: reason for key, reason in refused.items()}
+
+
+def _moto_api_key(aws: Clients) -> str:
+    value = f"key-{uuid.uuid4().hex}"
+    aws("apigateway").create_api_key(name=value, value=value, enabled=True)
+    return value
 
 
 def _fire(control_port: int, function: str) -> None:

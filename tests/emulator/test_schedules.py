@@ -4,6 +4,7 @@ on the minute it names), and a schedule can be fired on demand."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -49,13 +50,26 @@ def test_rate_expression_fires_by_itself(app: Deployment) -> None:
     assert_scheduled_event(items[0]["event"])
 
 
+def assert_fired_at_the_start_of_a_minute(item: dict[str, Any]) -> None:
+    event = item["event"]
+    assert_scheduled_event(event)
+    scheduled = datetime.strptime(event["time"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    assert scheduled.second == 0
+    assert 0 <= item["at"] - scheduled.timestamp() < 10
+
+
 def test_cron_expression_fires_at_the_start_of_its_minute(app: Deployment) -> None:
     items = app.await_observed(
         "cron_minute", lambda items: len(items) >= 1, timeout=FIRST_FIRING_SECONDS
     )
 
-    event = items[0]["event"]
-    assert_scheduled_event(event)
-    scheduled = datetime.strptime(event["time"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-    assert scheduled.second == 0
-    assert 0 <= items[0]["at"] - scheduled.timestamp() < 10
+    assert_fired_at_the_start_of_a_minute(items[0])
+
+
+def test_cron_step_of_one_fires_within_the_minute(app: Deployment) -> None:
+    # cron(0/1 * * * ? *): every minute from minute 0, not only at minute 0 (issue 12).
+    items = app.await_observed(
+        "cron_step", lambda items: len(items) >= 1, timeout=FIRST_FIRING_SECONDS
+    )
+
+    assert_fired_at_the_start_of_a_minute(items[0])

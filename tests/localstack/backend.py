@@ -4,9 +4,13 @@ event source mappings, SNS subscriptions and EventBridge rules.
 What a deploy does is what a Chalice deploy plus the project's infrastructure would do: the
 project is described (its functions, their configuration and event sources, read as the
 emulator reads them), zipped as ``chalice package`` bundles it (app.py, chalicelib/, and
-Chalice's runtime module ``chalice/app.py``), and every event source is wired with the
-settings Tocsin's deploy template uses (``ReportBatchItemFailures`` unless the function turns
-it off in ``.chalice/config.json``, the SNS filter policy and scope from there too).
+Chalice's runtime module ``chalice/app.py``), every function is created under the name Chalice
+gives it, and every event source is wired with the settings Tocsin's deploy template uses
+(``ReportBatchItemFailures`` unless the function turns it off in ``.chalice/config.json``, the
+SNS filter policy and scope from there too); S3 buckets and EventBridge rules as Chalice wires
+them. The REST API, when a row calls it, is the Swagger document Chalice generates, imported
+into LocalStack's API Gateway and deployed to the app's ``api_gateway_stage``. WebSocket APIs
+are not deployed: LocalStack's free edition has none.
 """
 
 from __future__ import annotations
@@ -15,18 +19,24 @@ import contextlib
 import io
 import json
 import os
+import re
 import zipfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import chalice
 import chalice.app
+from botocore.exceptions import ClientError
 
 from tests.emulator.backend import (
     REGION,
     Clients,
     Deployment,
+    api_stage_of,
+    app_name_of,
     aws_env,
     create_observations_table,
     create_resources,
@@ -34,7 +44,12 @@ from tests.emulator.backend import (
 )
 from tests.harness import poll
 from tocsin_local.emulator.events import scheduled_event
-from tocsin_local.emulator.project import EventSource, FunctionConfig, describe_in_child
+from tocsin_local.emulator.project import (
+    EventSource,
+    FunctionConfig,
+    describe_in_child,
+    run_in_child,
+)
 from tocsin_local.emulator.streams import table_of
 
 STAGE = "dev"
@@ -77,16 +92,18 @@ class LocalStackBackend:
         description = describe_in_child(project, STAGE, {**os.environ, **aws_env(self.endpoint)})
         code = bundle(project)
         arns: dict[str, str] = {}
+        for function in description.functions:
+            arns[function.name] = self._create_function(function, code)
+        refused: dict[str, str] = {}
+        mappings = []
         for source in description.sources:
-            if source.function.name not in arns:
-                arns[source.function.name] = self._create_function(
-                    description.app_name, source.function, code
-                )
-        mappings = [
-            uuid
-            for source in description.sources
-            if (uuid := self._connect(source, arns[source.function.name]))
-        ]
+            try:
+                mapping = self._connect(source, arns[source.function.name])
+            except ClientError as refusal:
+                refused[source.function.name] = f"{refusal.response['Error']['Code']}: {refusal}"
+                continue
+            if mapping:
+                mappings.append(mapping)
         for uuid in mappings:
             poll(
                 lambda uuid=uuid: self._mapping_state(uuid) == "Enabled",  # type: ignore[misc]
@@ -94,20 +111,26 @@ class LocalStackBackend:
                 interval=0.2,
                 what=f"event source mapping {uuid} enabled",
             )
+        rest_api: dict[str, str] = {}
         return Deployment(
             app=project.name,
             project=project,
             aws=self.aws,
             fire=lambda function: self._fire(arns[function], function),
             async_retry_seconds=self.async_retry_seconds,
+            start_api=lambda: self._deploy_api(project, arns, rest_api),
+            refusals=lambda: refused,
+            make_api_key=lambda: self._api_key(rest_api),
+            websocket_url=None,
+            app_name=app_name_of(project),
         )
 
     def close(self) -> None:
         self._deployed.clear()
 
-    def _create_function(self, app_name: str, function: FunctionConfig, code: bytes) -> str:
+    def _create_function(self, function: FunctionConfig, code: bytes) -> str:
         lam = self.aws("lambda")
-        name = f"{app_name}-{STAGE}-{function.name}"
+        name = function.lambda_name
         with contextlib.suppress(lam.exceptions.ResourceNotFoundException):
             for mapping in lam.list_event_source_mappings(FunctionName=name).get(
                 "EventSourceMappings", []
@@ -131,13 +154,93 @@ class LocalStackBackend:
 
     def _connect(self, source: EventSource, function_arn: str) -> str | None:
         """Wires ``source`` to the function; returns the event source mapping's id, if any."""
-        connect = {
+        if source.kind == "websocket":
+            # LocalStack's free edition has no WebSocket APIs: the functions exist, unwired.
+            return None
+        connect: Callable[[EventSource, str], str | None] = {
             "sqs": self._connect_queue,
             "sns": self._connect_topic,
             "schedule": self._connect_schedule,
             "dynamodb": self._connect_stream,
+            "kinesis": self._connect_kinesis,
+            "s3": self._connect_bucket,
+            "cloudwatch": self._connect_rule,
         }[source.kind]
         return connect(source, function_arn)
+
+    def _connect_kinesis(self, source: EventSource, function_arn: str) -> str:
+        params = source.params
+        stream_arn = self.aws("kinesis").describe_stream_summary(StreamName=params["stream"])[
+            "StreamDescriptionSummary"
+        ]["StreamARN"]
+        mapping: dict[str, Any] = {
+            "FunctionName": function_arn,
+            "EventSourceArn": stream_arn,
+            "StartingPosition": params.get("starting_position") or "LATEST",
+            "BatchSize": params["batch_size"],
+        }
+        if params.get("maximum_batching_window_in_seconds"):
+            mapping["MaximumBatchingWindowInSeconds"] = params["maximum_batching_window_in_seconds"]
+        return str(self.aws("lambda").create_event_source_mapping(**mapping)["UUID"])
+
+    def _connect_bucket(self, source: EventSource, function_arn: str) -> None:
+        """As ``chalice deploy`` does: permission for S3, then the bucket's configuration."""
+        params = source.params
+        self._allow(function_arn, "s3.amazonaws.com", f"arn:aws:s3:::{params['bucket']}")
+        s3 = self.aws("s3")
+        config = s3.get_bucket_notification_configuration(Bucket=params["bucket"])
+        config.pop("ResponseMetadata", None)
+        entry: dict[str, Any] = {"LambdaFunctionArn": function_arn, "Events": params["events"]}
+        rules = [
+            {"Name": name, "Value": params[name.lower()]}
+            for name in ("Prefix", "Suffix")
+            if params.get(name.lower())
+        ]
+        if rules:
+            entry["Filter"] = {"Key": {"FilterRules": rules}}
+        others = [
+            item
+            for item in config.get("LambdaFunctionConfigurations", [])
+            if item["LambdaFunctionArn"] != function_arn
+        ]
+        config["LambdaFunctionConfigurations"] = [*others, entry]
+        s3.put_bucket_notification_configuration(
+            Bucket=params["bucket"], NotificationConfiguration=config
+        )
+
+    def _connect_rule(self, source: EventSource, function_arn: str) -> None:
+        events = self.aws("events")
+        rule = f"{function_arn.rsplit(':', 1)[-1]}-event"
+        rule_arn = events.put_rule(
+            Name=rule, EventPattern=json.dumps(source.params["event_pattern"])
+        )["RuleArn"]
+        self._allow(function_arn, "events.amazonaws.com", rule_arn)
+        events.put_targets(Rule=rule, Targets=[{"Id": "1", "Arn": function_arn}])
+
+    def _deploy_api(self, project: Path, arns: dict[str, str], rest_api: dict[str, str]) -> str:
+        """The app's REST API as Chalice deploys it: its Swagger imported and deployed."""
+        swagger = swagger_of(project, arns)
+        apigateway = self.aws("apigateway")
+        api_id = apigateway.import_rest_api(body=json.dumps(swagger).encode())["id"]
+        for arn in arns.values():
+            self._allow(
+                arn, "apigateway.amazonaws.com", f"arn:aws:execute-api:{REGION}:*:{api_id}/*"
+            )
+        stage = api_stage_of(project)
+        apigateway.create_deployment(restApiId=api_id, stageName=stage)
+        rest_api.update({"id": api_id, "stage": stage})
+        return f"{self.endpoint}/_aws/execute-api/{api_id}/{stage}"
+
+    def _api_key(self, rest_api: dict[str, str]) -> str:
+        """A key in a usage plan of the API's stage (API Gateway checks both)."""
+        apigateway = self.aws("apigateway")
+        value = f"key-{uuid4().hex}"
+        key = apigateway.create_api_key(name=value, value=value, enabled=True)
+        plan = apigateway.create_usage_plan(
+            name=value, apiStages=[{"apiId": rest_api["id"], "stage": rest_api["stage"]}]
+        )
+        apigateway.create_usage_plan_key(usagePlanId=plan["id"], keyId=key["id"], keyType="API_KEY")
+        return value
 
     def _connect_queue(self, source: EventSource, function_arn: str) -> str:
         params = source.params
@@ -233,6 +336,20 @@ class LocalStackBackend:
         self.aws("lambda").invoke(
             FunctionName=function_arn, InvocationType="Event", Payload=json.dumps(event).encode()
         )
+
+
+def swagger_of(project: Path, arns: dict[str, str]) -> dict[str, Any]:
+    """The Swagger document ``chalice deploy`` would import for ``project``, in a child
+    interpreter (it imports the app), with LocalStack's function ARNs."""
+    text = run_in_child("tests.localstack.swagger", project, STAGE, {**os.environ, **aws_env("")})
+    swagger: dict[str, Any] = json.loads(text)
+    # Authorizers written by hand name functions by ARN; point them at LocalStack's.
+    by_name = {arn.rsplit(":", 1)[-1]: arn for arn in arns.values()}
+    raw = json.dumps(swagger)
+    for name, arn in by_name.items():
+        raw = re.sub(rf"arn:aws:lambda:[^:\"]+:\d+:function:{re.escape(name)}(?=[/\"])", arn, raw)
+    result: dict[str, Any] = json.loads(raw)
+    return result
 
 
 def rule_name(function_arn: str) -> str:

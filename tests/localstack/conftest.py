@@ -29,7 +29,29 @@ DEFAULT_PORT = "4599"
 OWN_ASYNC_RETRY_SECONDS = 5.0
 DEFAULT_ASYNC_RETRY_SECONDS = 130.0
 
+AUTHORIZERS = (
+    "LocalStack deviation 'authorizers': its free edition imports the API's Lambda, Cognito "
+    "and IAM authorizers but does not run them: requests reach the route unauthenticated "
+    "(200 where AWS answers 401/403) and requestContext has no authorizer entry"
+)
+
 DEVIATIONS: dict[str, str] = {
+    "test_token_authorizer_without_a_token_is_401": AUTHORIZERS,
+    "test_token_authorizer_that_raises_unauthorized_is_401": AUTHORIZERS,
+    "test_token_authorizer_policy_not_allowing_the_route_is_403": AUTHORIZERS,
+    "test_token_authorizer_context_reaches_the_handler": AUTHORIZERS,
+    "test_token_authorizer_result_is_cached_for_its_ttl": AUTHORIZERS,
+    "test_request_authorizer_without_its_identity_is_401": AUTHORIZERS,
+    "test_request_authorizer_context_reaches_the_handler": AUTHORIZERS,
+    "test_request_authorizer_that_refuses_is_401": AUTHORIZERS,
+    "test_cognito_authorizer_without_a_token_is_401": AUTHORIZERS,
+    "test_cognito_authorizer_claims_reach_the_handler": AUTHORIZERS,
+    "test_iam_authorizer_without_a_signature_is_403": AUTHORIZERS,
+    "test_queue_visibility_shorter_than_function_timeout_is_refused": (
+        "LocalStack deviation 'visibility timeout check': it creates an SQS event source "
+        "mapping whose queue visibility timeout is shorter than the function's timeout, which "
+        "AWS refuses (InvalidParameterValueException)"
+    ),
     "test_batching_window_gathers_messages_sent_apart": (
         "LocalStack deviation 'batching window': MaximumBatchingWindowInSeconds is used only "
         "as the long-poll wait; a batch never waits to fill"
@@ -52,11 +74,27 @@ DEVIATIONS: dict[str, str] = {
         "and fires a cron rule whose next time is less than a minute away, at whatever second "
         "that check runs (up to a minute early), not at the start of the minute"
     ),
+    "test_cron_step_of_one_fires_within_the_minute": (
+        "LocalStack deviation 'cron timing': its scheduler looks at the rules once a minute "
+        "and fires a cron rule whose next time is less than a minute away, at whatever second "
+        "that check runs, not at the start of the minute"
+    ),
 }
 
 
+# Rows LocalStack cannot run at all, by module: a platform limit, named, never a silent skip.
+LIMITATIONS: dict[str, str] = {
+    "test_websockets.py": (
+        "LocalStack limitation 'WebSocket APIs': the free edition has REST API Gateway (v1) "
+        "only; WebSocket and HTTP APIs (v2) are paid. These rows run on the emulator only."
+    ),
+}
+
 # LocalStack's once-a-minute rule check lands on second 0 about one time in sixty.
-BY_CHANCE = {"test_cron_expression_fires_at_the_start_of_its_minute"}
+BY_CHANCE = {
+    "test_cron_expression_fires_at_the_start_of_its_minute",
+    "test_cron_step_of_one_fires_within_the_minute",
+}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -70,6 +108,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if here not in item.path.parents:
             continue
         item.add_marker(pytest.mark.localstack)
+        limitation = LIMITATIONS.get(item.path.name)
+        if limitation:
+            item.add_marker(pytest.mark.skip(reason=limitation))
+            continue
         reason = DEVIATIONS.get(item.name)
         if reason:
             # Strict, so a LocalStack that comes to match AWS is noticed; except where the

@@ -38,6 +38,17 @@ class Cloud:
         return self.session.region_name or "us-east-1"
 
     @cached_property
+    def deployer(self) -> Any:
+        """Chalice's own AWS client, for wiring event sources exactly as ``chalice deploy``
+        wires them."""
+        from chalice.awsclient import TypedAWSClient
+
+        return TypedAWSClient(self.session._session)
+
+    def function_arn(self, lambda_name: str) -> str:
+        return f"arn:aws:lambda:{self.region}:{self.account}:function:{lambda_name}"
+
+    @cached_property
     def account(self) -> str:
         account: str = self.client("sts").get_caller_identity()["Account"]
         return account
@@ -46,9 +57,11 @@ class Cloud:
         with self._lock:
             self.stats[key] += amount
 
-    def queue(self, name_or_arn: str) -> tuple[str, str, dict[str, str]]:
+    def queue(
+        self, name_or_arn: str, visibility_timeout: float = 30
+    ) -> tuple[str, str, dict[str, str]]:
         """(url, arn, attributes) of a queue named by name or ARN, created when missing and
-        allowed."""
+        allowed (with ``visibility_timeout``)."""
         sqs = self.client("sqs")
         name = name_or_arn.rsplit(":", 1)[-1]
         try:
@@ -58,7 +71,9 @@ class Cloud:
                 raise LookupError(
                     f"queue {name!r} does not exist (pass --create-missing to create it)"
                 ) from None
-            attributes = {"FifoQueue": "true"} if name.endswith(".fifo") else {}
+            attributes = {"VisibilityTimeout": str(int(visibility_timeout))}
+            if name.endswith(".fifo"):
+                attributes["FifoQueue"] = "true"
             url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
         attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
         return url, attributes["QueueArn"], attributes

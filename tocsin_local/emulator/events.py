@@ -123,6 +123,30 @@ def dynamodb_record(record: dict[str, Any], stream_arn: str, region: str) -> dic
     }
 
 
+def kinesis_record(
+    record: dict[str, Any], shard: str, stream_arn: str, region: str, invoke_identity: str
+) -> dict[str, Any]:
+    """A Kinesis GetRecords record as a Lambda Kinesis event record."""
+    arrived = record.get("ApproximateArrivalTimestamp")
+    arrival = arrived.timestamp() if isinstance(arrived, datetime) else float(arrived or 0)
+    return {
+        "kinesis": {
+            "kinesisSchemaVersion": "1.0",
+            "partitionKey": record["PartitionKey"],
+            "sequenceNumber": record["SequenceNumber"],
+            "data": _b64(record["Data"]),
+            "approximateArrivalTimestamp": round(arrival, 3),
+        },
+        "eventSource": "aws:kinesis",
+        "eventVersion": "1.0",
+        "eventID": f"{shard}:{record['SequenceNumber']}",
+        "eventName": "aws:kinesis:record",
+        "invokeIdentityArn": invoke_identity,
+        "awsRegion": region,
+        "eventSourceARN": stream_arn,
+    }
+
+
 def batch_item_failures(result: Any, message_ids: set[str]) -> set[str] | None:
     """Failed message ids from a partial batch response, or None when the response is invalid
     (Lambda then fails the whole batch). No response, an empty object or an empty or null

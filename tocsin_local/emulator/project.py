@@ -29,6 +29,9 @@ class FunctionConfig:
     handler: str
     timeout: float
     environment: dict[str, str]
+    # The deployed function's name, as Chalice names it: "{app_name}-{stage}-{name}" (the API
+    # handler's is "{app_name}-{stage}").
+    lambda_name: str = ""
     memory_size: int | None = None
     reserved_concurrency: int | None = None
     # Tocsin extension keys (Chalice ignores unknown keys in config.json):
@@ -39,7 +42,7 @@ class FunctionConfig:
 
 @dataclass(frozen=True)
 class EventSource:
-    kind: str  # sqs | sns | schedule | dynamodb | s3 | cloudwatch
+    kind: str  # sqs | sns | schedule | dynamodb | kinesis | s3 | cloudwatch | websocket
     function: FunctionConfig
     params: dict[str, Any] = field(default_factory=dict)
 
@@ -55,6 +58,21 @@ class ProjectDescription:
     api: FunctionConfig
     routes: dict[str, list[str]]
     sources: list[EventSource]
+    # Every function a deploy creates (the API handler, event handlers, authorizers,
+    # WebSocket handlers, plain lambda_functions), each callable through the Lambda API.
+    functions: list[FunctionConfig] = field(default_factory=list)
+    api_gateway_stage: str = "api"
+
+    def function(self, name_or_arn: str) -> FunctionConfig | None:
+        """The function a Lambda API call names: its name, partial or full ARN, with or
+        without a ``$LATEST`` qualifier."""
+        name = name_or_arn
+        if name.startswith("arn:"):
+            name = name.split(":")[6]
+        elif ":function:" in name or name.count(":") >= 2:
+            name = name.split(":")[2]
+        name = name.split(":", 1)[0]
+        return next((function for function in self.functions if function.lambda_name == name), None)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -76,6 +94,8 @@ class ProjectDescription:
             api=FunctionConfig(**raw["api"]),
             routes=raw["routes"],
             sources=sources,
+            functions=[FunctionConfig(**item) for item in raw["functions"]],
+            api_gateway_stage=raw["api_gateway_stage"],
         )
 
 
@@ -85,6 +105,19 @@ def read_config(project_dir: Path) -> dict[str, Any]:
         return {"version": "2.0", "app_name": project_dir.name, "stages": {}}
     raw: dict[str, Any] = json.loads(path.read_text())
     return raw
+
+
+def lambda_name(app_name: str, stage: str, name: str) -> str:
+    """The name Chalice deploys a function under."""
+    return f"{app_name}-{stage}" if name == "api_handler" else f"{app_name}-{stage}-{name}"
+
+
+def api_gateway_stage(raw: dict[str, Any], stage: str) -> str:
+    """The API Gateway stage Chalice deploys the REST API to (``api`` unless configured)."""
+    from chalice.config import Config
+
+    config = Config(chalice_stage=stage, config_from_disk=raw)
+    return str(config.api_gateway_stage or "api")
 
 
 def function_config(raw: dict[str, Any], stage: str, name: str, handler: str) -> FunctionConfig:
@@ -104,6 +137,7 @@ def function_config(raw: dict[str, Any], stage: str, name: str, handler: str) ->
     return FunctionConfig(
         name=name,
         handler=handler,
+        lambda_name=lambda_name(str(raw.get("app_name") or config.app_name), stage, name),
         timeout=float(config.lambda_timeout or DEFAULT_TIMEOUT),
         environment={
             key: str(value) for key, value in (config.environment_variables or {}).items()
@@ -128,6 +162,7 @@ def _source(raw: dict[str, Any], stage: str, config: Any) -> EventSource | None:
         "SNSEventConfig": "sns",
         "ScheduledEventConfig": "schedule",
         "DynamoDBEventConfig": "dynamodb",
+        "KinesisEventConfig": "kinesis",
         "S3EventConfig": "s3",
         "CloudWatchEventConfig": "cloudwatch",
     }
@@ -158,6 +193,13 @@ def _source(raw: dict[str, Any], stage: str, config: Any) -> EventSource | None:
             "starting_position": config.starting_position,
             "maximum_batching_window_in_seconds": config.maximum_batching_window_in_seconds,
         }
+    elif kind == "kinesis":
+        params = {
+            "stream": config.stream,
+            "batch_size": config.batch_size,
+            "starting_position": config.starting_position,
+            "maximum_batching_window_in_seconds": config.maximum_batching_window_in_seconds,
+        }
     elif kind == "s3":
         params = {
             "bucket": config.bucket,
@@ -170,6 +212,25 @@ def _source(raw: dict[str, Any], stage: str, config: Any) -> EventSource | None:
     return EventSource(kind=kind, function=function, params=params)
 
 
+# Chalice deploys the WebSocket handlers as three functions of these names.
+WEBSOCKET_FUNCTIONS = {
+    "$connect": "websocket_connect",
+    "$disconnect": "websocket_disconnect",
+    "$default": "websocket_message",
+}
+
+
+def _websocket_sources(raw: dict[str, Any], stage: str, app: Any) -> list[EventSource]:
+    sources = []
+    for route_key, handler in app.websocket_handlers.items():
+        name = WEBSOCKET_FUNCTIONS.get(route_key, "websocket_message")
+        function = function_config(raw, stage, name, handler.handler_string)
+        sources.append(
+            EventSource(kind="websocket", function=function, params={"route": route_key})
+        )
+    return sources
+
+
 def describe(project_dir: Path, stage: str) -> ProjectDescription:
     raw = read_config(project_dir)
     api = function_config(raw, stage, "api_handler", "app.app")
@@ -177,9 +238,23 @@ def describe(project_dir: Path, stage: str) -> ProjectDescription:
     os.environ.update(api.environment)
     app = import_app(project_dir)
     sources = [source for config in app.event_sources if (source := _source(raw, stage, config))]
+    sources += _websocket_sources(raw, stage, app)
     routes = {path: sorted(methods) for path, methods in app.routes.items()}
+    functions = [api] if routes else []
+    functions += [source.function for source in sources]
+    functions += [
+        function_config(raw, stage, item.name, item.handler_string)
+        for item in [*app.pure_lambda_functions, *app.builtin_auth_handlers]
+    ]
+    unique = {function.lambda_name: function for function in functions}
     return ProjectDescription(
-        app_name=app.app_name, stage=stage, api=api, routes=routes, sources=sources
+        app_name=app.app_name,
+        stage=stage,
+        api=api,
+        routes=routes,
+        sources=sources,
+        functions=list(unique.values()),
+        api_gateway_stage=api_gateway_stage(raw, stage),
     )
 
 

@@ -1,13 +1,17 @@
-"""The trigger runner: one process that invokes a Chalice app's event handlers.
+"""The trigger runner: one process that invokes a Chalice app's functions.
 
 It never imports the app itself: a child process describes it (event sources, configuration),
 function instances run it. A change to app.py, chalicelib/ or .chalice/config.json is picked up
 while everything keeps running: the project is described again, new instances run the new code,
-and sources are added, changed or stopped to match. A source whose queue, topic or table does
-not exist yet starts once it does (looked for again every two seconds).
+and sources are added, changed or stopped to match. A source whose queue, topic, table, stream
+or bucket does not exist yet starts once it does (looked for again every two seconds); one that
+AWS would refuse (an SQS queue whose visibility timeout is shorter than the function's timeout)
+is not started, and ``GET /status`` names it under ``refused``.
 
-A small control server on loopback answers ``GET /status`` (per-function counters) and
-``POST /functions/NAME/fire`` (fire a schedule now).
+Its endpoint on loopback (``tocsin_local.emulator.endpoint``) answers ``GET /status``
+(per-function counters), ``POST /functions/NAME/fire`` (fire a schedule now), Lambda's Invoke
+API for every function of the project, and the API Gateway management API of its WebSocket API
+(``tocsin_local.emulator.websocket``), which it serves when the app has WebSocket handlers.
 """
 
 from __future__ import annotations
@@ -19,27 +23,31 @@ import os
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Protocol
 
 import boto3
 
+from tocsin_local.emulator import endpoint
+from tocsin_local.emulator.carriers import Carrier, carrier_url
 from tocsin_local.emulator.cloud import Cloud
-from tocsin_local.emulator.functions import FunctionPool
+from tocsin_local.emulator.endpoint import Reply, error_reply
+from tocsin_local.emulator.functions import FunctionPool, Invocation
 from tocsin_local.emulator.lifecycle import die_with_parent, stop_on_signals
+from tocsin_local.emulator.notifications import EventBridgeSource, S3Source
 from tocsin_local.emulator.project import (
     DEFAULT_ASYNC_CONCURRENCY,
     EventSource,
+    FunctionConfig,
     ProjectDescription,
     describe_in_child,
 )
 from tocsin_local.emulator.schedules import ScheduleSource
 from tocsin_local.emulator.sns import SnsSource
 from tocsin_local.emulator.sqs import SqsSource, concurrency_of
-from tocsin_local.emulator.streams import DynamoDBStreamSource
+from tocsin_local.emulator.streams import DynamoDBStreamSource, KinesisStreamSource
 from tocsin_local.emulator.watch import watched_files
-from tocsin_local.loopback import refusal
+from tocsin_local.emulator.websocket import WebSocketApi
 
 log = logging.getLogger("tocsin.emulator")
 
@@ -62,25 +70,60 @@ SOURCE_TYPES: dict[str, Any] = {
     "sns": SnsSource,
     "schedule": ScheduleSource,
     "dynamodb": DynamoDBStreamSource,
+    "kinesis": KinesisStreamSource,
+    "s3": S3Source,
+    "cloudwatch": EventBridgeSource,
 }
 
 
 class Runner:
-    def __init__(self, project_dir: Path, stage: str, cloud: Cloud, *, warm: bool = True) -> None:
+    def __init__(
+        self,
+        project_dir: Path,
+        stage: str,
+        cloud: Cloud,
+        *,
+        warm: bool = True,
+        endpoint_url: str = "",
+        websocket_port: int = 0,
+    ) -> None:
         self.project_dir = project_dir
         self.stage = stage
         self.cloud = cloud
         self._warm = warm
+        self.endpoint_url = endpoint_url
+        self._websocket_port = websocket_port
         self.pools: dict[str, FunctionPool] = {}
         self.sources: dict[str, Source] = {}
         # Sources whose queue, topic or table does not exist (yet).
         self._waiting: dict[str, EventSource] = {}
+        # Sources AWS would refuse, with AWS's reason.
+        self.refused: dict[str, str] = {}
+        self._carriers: dict[str, Carrier] = {}
+        self.websocket: WebSocketApi | None = None
         self.description: ProjectDescription | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
 
     def _env(self) -> dict[str, str]:
-        return dict(os.environ)
+        env = dict(os.environ)
+        if self.endpoint_url:
+            # The Lambda API and the WebSocket management API are the runner's own.
+            env["AWS_ENDPOINT_URL_LAMBDA"] = self.endpoint_url
+            env["AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI"] = self.endpoint_url
+        env["TOCSIN_LOCAL_ACCOUNT_ID"] = self.cloud.account
+        return env
+
+    def _pool(self, function: FunctionConfig, concurrency: int | None = None) -> FunctionPool:
+        """The pool of ``function`` (created on first use; given new code on a reload)."""
+        pool = self.pools.get(function.name)
+        if pool is None:
+            limit = concurrency or function.reserved_concurrency or DEFAULT_ASYNC_CONCURRENCY
+            pool = FunctionPool(function, self.project_dir, self._env(), limit)
+            self.pools[function.name] = pool
+        elif pool.function != function:
+            pool.reload(function)
+        return pool
 
     def load(self) -> None:
         description = describe_in_child(self.project_dir, self.stage, self._env())
@@ -93,29 +136,36 @@ class Runner:
             if key not in wanted:
                 log.info("stopping %s", key)
                 self.sources.pop(key).stop()
+        for function in description.functions:
+            if function.name in self.pools:
+                self.pools[function.name].reload(function)
         for key, source in wanted.items():
+            concurrency = concurrency_of(source) if source.kind == "sqs" else None
+            pool = self._pool(source.function, concurrency)
+            if source.kind == "websocket":
+                continue
             if source.kind not in SOURCE_TYPES:
                 log.warning(
                     "%s: %s event sources are not emulated", source.function.name, source.kind
                 )
                 continue
-            pool = self.pools.get(source.function.name)
-            if pool is None:
-                concurrency = (
-                    concurrency_of(source)
-                    if source.kind == "sqs"
-                    else (source.function.reserved_concurrency or DEFAULT_ASYNC_CONCURRENCY)
-                )
-                pool = FunctionPool(source.function, self.project_dir, self._env(), concurrency)
-                self.pools[source.function.name] = pool
-            else:
-                pool.reload(source.function)
             if key in self.sources:
                 self.sources[key].reload(source)
                 continue
             self._start(key, source, pool)
         self._waiting = {key: self._waiting[key] for key in self._waiting if key in wanted}
+        self.refused = {key: self.refused[key] for key in self.refused if key in wanted}
         self.description = description
+        if self.websocket is None and any(item.kind == "websocket" for item in wanted.values()):
+            self.websocket = WebSocketApi(
+                self._invoke_route, description.api_gateway_stage, self.cloud.region
+            )
+            self.websocket.start(self._websocket_port)
+            log.info(
+                "WebSocket API on ws://127.0.0.1:%d/%s",
+                self.websocket.port,
+                description.api_gateway_stage,
+            )
 
     def _start(self, key: str, source: EventSource, pool: FunctionPool) -> None:
         try:
@@ -134,8 +184,11 @@ class Runner:
             return
         except ValueError as problem:
             log.error("%s: %s", source.function.name, problem)
+            self.refused[key] = str(problem)
+            self._waiting.pop(key, None)
             return
         self._waiting.pop(key, None)
+        self.refused.pop(key, None)
         runner_source.start()
         self.sources[key] = runner_source
         log.info("%s <- %s %s", source.function.name, source.kind, _describe(source))
@@ -179,15 +232,105 @@ class Runner:
                 for name, pool in self.pools.items()
             }
             sources = sorted(self.sources)
-        return {"functions": functions, "sources": sources, "stats": dict(self.cloud.stats)}
+            refused = dict(self.refused)
+        return {
+            "functions": functions,
+            "sources": sources,
+            "refused": refused,
+            "stats": dict(self.cloud.stats),
+            "websocket_port": self.websocket.port if self.websocket else None,
+        }
+
+    def invoke(self, name: str, invocation_type: str, payload: bytes) -> Reply:
+        """Lambda's Invoke API."""
+        with self._lock:
+            function = self.description.function(name) if self.description else None
+            pool = self._pool(function) if function else None
+        if function is None or pool is None:
+            arn = name if name.startswith("arn:") else self.cloud.function_arn(name)
+            return error_reply(404, "ResourceNotFoundException", f"Function not found: {arn}")
+        try:
+            event = json.loads(payload or b"{}")
+        except ValueError:
+            return error_reply(
+                400, "InvalidRequestContentException", "Could not parse request body into json"
+            )
+        if invocation_type == "DryRun":
+            return Reply(204)
+        if invocation_type == "Event":
+            if len(payload) > endpoint.MAX_ASYNC_PAYLOAD_BYTES:
+                return error_reply(
+                    413,
+                    "RequestTooLargeException",
+                    "Request must be smaller than 262144 bytes for the InvokeAsync operation",
+                )
+            url = self._carrier(function, pool)
+            self.cloud.client("sqs").send_message(QueueUrl=url, MessageBody=json.dumps(event))
+            return Reply(202)
+        if invocation_type != "RequestResponse":
+            return error_reply(
+                400,
+                "InvalidParameterValueException",
+                f"InvocationType {invocation_type!r} is not one of RequestResponse, Event, DryRun",
+            )
+        with pool.slot():
+            result = pool.invoke(event)
+        self.cloud.count(f"{function.name}.invocations")
+        headers = {"Content-Type": "application/json", "X-Amz-Executed-Version": "$LATEST"}
+        if not result.ok:
+            self.cloud.count(f"{function.name}.errors")
+            headers["X-Amz-Function-Error"] = "Unhandled"
+            return Reply(200, json.dumps(result.error).encode(), headers)
+        return Reply(200, json.dumps(result.result).encode(), headers)
+
+    def _carrier(self, function: FunctionConfig, pool: FunctionPool) -> str:
+        """The URL of the function's carrier of asynchronous invokes, handing events over."""
+        with self._lock:
+            carrier = self._carriers.get(function.name)
+            if carrier is None:
+                url = carrier_url(self.cloud, function.lambda_name, function.timeout + 30)
+                carrier = Carrier(function.name, url, pool, self.cloud)
+                carrier.start()
+                self._carriers[function.name] = carrier
+            return carrier.url
+
+    def _invoke_route(self, route: str, event: dict[str, Any]) -> Invocation | None:
+        """Invokes the WebSocket handler of ``route``; None when the app has none."""
+        with self._lock:
+            description = self.description
+            sources = [
+                s for s in (description.sources if description else []) if s.kind == "websocket"
+            ]
+            source = next((s for s in sources if s.params["route"] == route), None)
+            pool = self._pool(source.function) if source else None
+        if source is None or pool is None:
+            return None
+        with pool.slot():
+            result = pool.invoke(event)
+        self.cloud.count(f"{source.function.name}.invocations")
+        if not result.ok:
+            self.cloud.count(f"{source.function.name}.errors")
+            log.warning(
+                "%s failed: %s", source.function.name, (result.error or {}).get("errorMessage")
+            )
+        return result
+
+    def connection(self, method: str, connection_id: str, data: bytes) -> Reply:
+        if self.websocket is None:
+            return error_reply(410, "GoneException", f"connection {connection_id} is gone")
+        return self.websocket.connection(method, connection_id, data)
 
     def stop(self) -> None:
         self._stop.set()
         with self._lock:
             for source in self.sources.values():
                 source.stop()
+            for carrier in self._carriers.values():
+                carrier.stop()
             for pool in self.pools.values():
                 pool.close()
+            if self.websocket is not None:
+                self.websocket.stop()
 
 
 def _describe(source: EventSource) -> str:
@@ -202,55 +345,12 @@ def _describe(source: EventSource) -> str:
     )
 
 
-def control_server(runner: Runner, port: int) -> ThreadingHTTPServer:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            return
-
-        def _send(self, status: int, body: Any) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def _refused(self) -> bool:
-            # Only local tools call this port: never a web page (see tocsin_local.loopback).
-            reason = refusal(self.headers.get("Host"), self.headers.get("Origin"), ())
-            if reason is not None:
-                self._send(403, {"error": f"forbidden: {reason}"})
-            return reason is not None
-
-        def do_GET(self) -> None:
-            if self._refused():
-                return
-            if self.path == "/status":
-                self._send(200, runner.status())
-            else:
-                self._send(404, {"error": "not found"})
-
-        def do_POST(self) -> None:
-            if self._refused():
-                return
-            parts = self.path.strip("/").split("/")
-            if len(parts) == 3 and parts[0] == "functions" and parts[2] == "fire":
-                fired = runner.fire(parts[1])
-                self._send(202 if fired else 404, {"fired": fired})
-            else:
-                self._send(404, {"error": "not found"})
-
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True, name="control").start()
-    return server
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="tocsin-runner")
     parser.add_argument("--project-dir", type=Path, required=True)
     parser.add_argument("--stage", default="dev")
-    parser.add_argument("--control-port", type=int, default=0)
+    parser.add_argument("--control-port", type=int, default=0, help="the runner's endpoint")
+    parser.add_argument("--websocket-port", type=int, default=0)
     parser.add_argument("--state-file", type=Path)
     parser.add_argument("--create-missing", action="store_true")
     parser.add_argument("--no-warm", action="store_true")
@@ -259,14 +359,25 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="runner: %(message)s", stream=sys.stderr)
     logging.getLogger("botocore").setLevel(logging.WARNING)
     cloud = Cloud(boto3.session.Session(), create_missing=args.create_missing)
-    runner = Runner(args.project_dir.resolve(), args.stage, cloud, warm=not args.no_warm)
+    runner = Runner(
+        args.project_dir.resolve(),
+        args.stage,
+        cloud,
+        warm=not args.no_warm,
+        websocket_port=args.websocket_port,
+    )
     stopped = stop_on_signals()
+    # The endpoint first: the functions' environment names it.
+    server = endpoint.serve(runner, args.control_port)
+    runner.endpoint_url = f"http://127.0.0.1:{server.server_address[1]}"
     runner.load()
-    server = control_server(runner, args.control_port)
     if args.state_file:
-        args.state_file.write_text(
-            json.dumps({"control_port": server.server_address[1], "pid": os.getpid()})
-        )
+        state = {
+            "control_port": server.server_address[1],
+            "pid": os.getpid(),
+            "websocket_port": runner.websocket.port if runner.websocket else None,
+        }
+        args.state_file.write_text(json.dumps(state))
     threading.Thread(target=runner.watch, daemon=True, name="watch").start()
     stopped.wait()
     runner.stop()

@@ -3,12 +3,17 @@ on demand (``tocsin fire NAME``)."""
 
 from __future__ import annotations
 
-import calendar
 import logging
 import re
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+
+from aws_cron_expression_validator.validator import (
+    AWSCronExpressionError,
+    AWSCronExpressionValidator,
+)
+from croniter import CroniterBadDateError, croniter
 
 from tocsin_local.emulator.asynchronous import invoke_async
 from tocsin_local.emulator.cloud import Cloud
@@ -20,103 +25,73 @@ log = logging.getLogger("tocsin.emulator")
 
 _RATE = re.compile(r"^rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)$")
 _CRON = re.compile(r"^cron\((.+)\)$")
-_MONTHS = {name: index for index, name in enumerate(calendar.month_abbr) if name}
-_DAYS = {"SUN": 1, "MON": 2, "TUE": 3, "WED": 4, "THU": 5, "FRI": 6, "SAT": 7}
 _UNIT = {"minute": 60, "hour": 3600, "day": 86400}
+_WEEKDAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
 
 
-def _values(field: str, low: int, high: int, names: dict[str, int]) -> set[int]:
-    values: set[int] = set()
-    for part in field.upper().split(","):
-        step = 1
-        if "/" in part:
-            part, step_text = part.split("/", 1)
-            step = int(step_text)
-        if part in ("*", ""):
-            start, end = low, high
-        elif "-" in part:
-            first, last = part.split("-", 1)
-            start, end = names.get(first) or int(first), names.get(last) or int(last)
-        else:
-            start = names.get(part) or int(part)
-            end = high if step > 1 else start
-        if not (low <= start <= high and low <= end <= high):
-            raise ValueError(f"{part} is outside {low}-{high}")
-        values.update(range(start, end + 1, step))
-    return values
+def _croniter_weekdays(field: str) -> str:
+    """AWS numbers weekdays 1-7 from Sunday, croniter 0-6: names pass as they are, numbers move
+    down by one, in ranges, ``n#k`` and ``nL`` (croniter spells the last weekday ``Ln``)."""
+    field = field.upper()
+    for number, name in enumerate(_WEEKDAYS, start=1):
+        field = field.replace(name, str(number))
+    # A number not after '#' (the week of ``n#k`` stays as it is) is a weekday.
+    field = re.sub(r"(?<!#)\d+", lambda match: str(int(match.group()) - 1), field)
+    return re.sub(r"^(\d)L$", r"L\1", field)
 
 
 @dataclass(frozen=True)
 class Cron:
-    minutes: set[int]
-    hours: set[int]
-    days: set[int] | None  # None: '?' (the weekday field decides)
-    last_day: bool
-    months: set[int]
-    weekdays: set[int] | None  # AWS numbering, 1 = Sunday
-    nth_weekday: tuple[int, int] | None  # (weekday, n) for "2#1"
-    years: set[int]
+    """An EventBridge cron expression (six fields, with a year): validated as AWS validates it
+    (``aws-cron-expression-validator``), evaluated by ``croniter``. AWS's ``?`` is croniter's
+    ``*``; ``LW`` (the month's last weekday), which croniter lacks, is its last day moved back
+    to the Friday before when it falls on a weekend."""
+
+    expression: str
 
     @classmethod
     def parse(cls, text: str) -> Cron:
-        fields = text.split()
-        if len(fields) != 6:
-            raise ValueError(
-                "cron needs 6 fields: minutes hours day-of-month month day-of-week year"
-            )
-        minute, hour, day, month, weekday, year = fields
-        if (day == "?") == (weekday == "?"):
-            raise ValueError("exactly one of day-of-month and day-of-week must be '?'")
-        if "W" in day.upper() or "L" in weekday.upper():
-            raise ValueError("the W and weekday-L wildcards are not supported locally")
-        nth = None
-        if "#" in weekday:
-            name, n = weekday.split("#", 1)
-            nth = (_DAYS.get(name.upper()) or int(name), int(n))
-        return cls(
-            minutes=_values(minute, 0, 59, {}),
-            hours=_values(hour, 0, 23, {}),
-            days=None if day in ("?", "L") else _values(day, 1, 31, {}),
-            last_day=day.upper() == "L",
-            months=_values(month, 1, 12, {name.upper(): index for name, index in _MONTHS.items()}),
-            weekdays=None if weekday == "?" or nth else _values(weekday, 1, 7, _DAYS),
-            nth_weekday=nth,
-            years=_values(year, 1970, 2199, {}),
-        )
+        try:
+            AWSCronExpressionValidator.validate(text)
+        except AWSCronExpressionError as invalid:
+            raise ValueError(str(invalid)) from None
+        return cls(text)
 
-    def _day_matches(self, day: datetime) -> bool:
-        if day.year not in self.years or day.month not in self.months:
-            return False
-        aws_weekday = (day.isoweekday() % 7) + 1
-        if self.last_day:
-            return day.day == calendar.monthrange(day.year, day.month)[1]
-        if self.days is not None:
-            return day.day in self.days
-        if self.nth_weekday is not None:
-            weekday, n = self.nth_weekday
-            return aws_weekday == weekday and (day.day - 1) // 7 + 1 == n
-        return self.weekdays is not None and aws_weekday in self.weekdays
+    def _croniter(self, last_weekday: bool) -> str:
+        minute, hour, day, month, weekday, year = self.expression.split(" ")
+        if last_weekday:
+            day = "L"
+        day = "*" if day == "?" else day
+        weekday = "*" if weekday == "?" else _croniter_weekdays(weekday)
+        # croniter's seven fields: minute hour day month weekday second year.
+        return f"{minute} {hour} {day} {month} {weekday} 0 {year}"
 
     def next_after(self, moment: datetime) -> datetime | None:
-        start = moment.astimezone(UTC).replace(second=0, microsecond=0) + timedelta(minutes=1)
-        day = start.replace(hour=0, minute=0)
-        for _ in range(366 * 5):
-            if self._day_matches(day):
-                for hour in sorted(self.hours):
-                    for minute in sorted(self.minutes):
-                        candidate = day.replace(hour=hour, minute=minute)
-                        if candidate >= start:
-                            return candidate
-            day += timedelta(days=1)
-        return None
+        start = moment.astimezone(UTC)
+        last_weekday = self.expression.split(" ")[2].upper() == "LW"
+        times = croniter(self._croniter(last_weekday), start)
+        while True:
+            try:
+                candidate: datetime = times.get_next(datetime)
+            except CroniterBadDateError:
+                return None
+            if not last_weekday:
+                return candidate
+            # The last day of the month, moved back to a weekday: may fall before ``start``.
+            shifted = candidate - timedelta(days=max(0, candidate.weekday() - 4))
+            if shifted > start:
+                return shifted
 
 
 def next_fire(expression: str, after: datetime) -> datetime | None:
     """When a schedule expression fires next after ``after`` (a rate counts from ``after``)."""
     rate = _RATE.fullmatch(expression.strip())
     if rate:
-        value, unit = int(rate.group(1)), rate.group(2).rstrip("s")
-        return after + timedelta(seconds=value * _UNIT[unit])
+        value, unit = int(rate.group(1)), rate.group(2)
+        # AWS refuses rate(0 ...) and wants "1 minute" but "5 minutes".
+        if value == 0 or (value == 1) != (not unit.endswith("s")):
+            raise ValueError(f"not a rate AWS accepts: {expression!r}")
+        return after + timedelta(seconds=value * _UNIT[unit.rstrip("s")])
     cron = _CRON.fullmatch(expression.strip())
     if cron:
         return Cron.parse(cron.group(1)).next_after(after)

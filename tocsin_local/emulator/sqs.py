@@ -7,9 +7,11 @@ returns, or, with a batching window, what arrives until the window closes or the
 batch: otherwise messages that trickle in would be spread over every idle poller's batch. FIFO
 queues have no batching window (AWS refuses one), so it is ignored there, and their pollers
 receive one at a time (a group's messages then never go to two invocations at once).
-On success the messages are deleted (all but the reported failures, with partial batch
-responses); on an error or a timeout none is, and SQS makes them visible again after the
-queue's visibility timeout, counting receives toward the queue's redrive policy.
+A queue whose visibility timeout is shorter than the function's timeout is refused, as AWS
+refuses that event source mapping. On success the messages are deleted (all but the reported
+failures, with partial batch responses); on an error or a timeout none is, and SQS makes them
+visible again after the queue's visibility timeout, counting receives toward the queue's
+redrive policy.
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ FIFO_PAUSE_SECONDS = 0.05
 MAX_RECEIVE = 10
 
 
+class MappingRefused(ValueError):
+    """An event source mapping AWS would refuse to create."""
+
+
 def concurrency_of(source: EventSource) -> int:
     maximum = source.params.get("maximum_concurrency")
     reserved = source.function.reserved_concurrency
@@ -48,9 +54,17 @@ class SqsSource:
         self._threads: list[threading.Thread] = []
         self._gathering = threading.Lock()
         queue = source.params.get("queue_arn") or source.params["queue"]
-        self.url, self.arn, attributes = cloud.queue(queue)
+        # A queue created here gets the visibility timeout AWS asks for (at least the
+        # function's timeout); an existing one is checked as AWS checks it.
+        self.url, self.arn, attributes = cloud.queue(queue, max(30.0, source.function.timeout))
         self.fifo = attributes.get("FifoQueue") == "true"
         self.visibility_timeout = float(attributes.get("VisibilityTimeout", "30"))
+        if self.visibility_timeout < source.function.timeout:
+            raise MappingRefused(
+                "InvalidParameterValueException: Queue visibility timeout: "
+                f"{self.visibility_timeout:.0f} seconds is less than Function timeout: "
+                f"{source.function.timeout:.0f} seconds"
+            )
         self._fifo_lock = threading.Lock()
         self._held = 0
         self._blocked_until = 0.0

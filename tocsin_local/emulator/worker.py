@@ -17,6 +17,7 @@ import traceback
 from typing import Any
 
 from tocsin_local.emulator.lifecycle import die_with_parent
+from tocsin_local.emulator.runtime import redirect_execute_api
 
 
 class LambdaContext:
@@ -61,6 +62,7 @@ def main() -> None:
     project_dir = os.environ.pop("_TOCSIN_PROJECT_DIR")
     sys.path.insert(0, project_dir)
     os.chdir(project_dir)
+    redirect_execute_api()
     init_error = None
     handler = None
     try:

@@ -21,3 +21,8 @@ def cron_minute(event: CloudWatchEvent) -> None:
 @app.schedule("rate(7 days)", name="weekly")
 def weekly(event: CloudWatchEvent) -> None:
     observe("weekly", event=event.to_dict(), source=event.source, detail_type=event.detail_type)
+
+
+@app.schedule("cron(0/1 * * * ? *)", name="cron_step")
+def cron_step(event: CloudWatchEvent) -> None:
+    observe("cron_step", event=event.to_dict())
