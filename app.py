@@ -11,7 +11,9 @@ from chalicelib import logs, triggers
 from chalicelib.api.front_door import FrontDoorApp
 from chalicelib.api.gateway import http_middleware, install_catch_alls, system
 from chalicelib.api.notifications import notifications
+from chalicelib.api.preferences import preferences
 from chalicelib.api.recipients import recipients
+from chalicelib.api.templates import templates
 from chalicelib.api.topics import topics
 from chalicelib.domain.planning import QUEUED_CHANNELS
 from chalicelib.models.common import Channel
@@ -26,6 +28,8 @@ app.register_blueprint(system)
 app.register_blueprint(recipients)
 app.register_blueprint(notifications)
 app.register_blueprint(topics)
+app.register_blueprint(preferences)
+app.register_blueprint(templates)
 
 
 # One queue and one function per channel: a slow or failing channel never holds up another.
@@ -47,6 +51,18 @@ for _channel in QUEUED_CHANNELS:
 @app.on_sqs_message(queue=settings.fanout_queue_name, batch_size=1, name="fanout")
 def fanout(event: SQSEvent) -> dict[str, Any]:
     return triggers.fanout(event.to_dict(), event.context)
+
+
+# Scheduled deliveries and digest windows: the queue wakes each timer when it is due; the
+# schedule finds timers set further ahead than the queue's 15-minute reach.
+@app.on_sqs_message(queue=settings.timers_queue_name, batch_size=10, name="timers")
+def timers(event: SQSEvent) -> dict[str, Any]:
+    return triggers.timers(event.to_dict(), event.context)
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES), name="find_timers")
+def find_timers(event: CloudWatchEvent) -> dict[str, int]:
+    return triggers.find_timers(event.context)
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="sweep")

@@ -9,6 +9,8 @@ from typing import Protocol
 
 from chalicelib.models.common import Channel, DeliveryStatus, Reason
 from chalicelib.models.messages import DeadLetterMessage, DeliveryMessage, FanoutMessage
+from chalicelib.models.preferences import RecipientPreferences, TenantPreferences
+from chalicelib.models.scheduling import DigestEntry, DigestJoin, DigestWindow, Timer
 from chalicelib.models.stored import (
     ApiKeyRecord,
     Content,
@@ -23,9 +25,14 @@ from chalicelib.models.stored import (
     Subscription,
     Tenant,
 )
+from chalicelib.models.templates import Template
 
 # Deliveries written with their notification in one transaction (DynamoDB's limit is 100 items).
 MAX_INLINE_DELIVERIES = 90
+
+
+class NotificationExists(Exception):
+    """A notification with this id is stored already."""
 
 
 class IdempotencyKeyTaken(Exception):
@@ -38,6 +45,10 @@ class InvalidCursor(Exception):
 
 class PublishFailed(Exception):
     """A message could not be published (the sweeper will publish it)."""
+
+
+class DigestWindowMoved(Exception):
+    """The digest window a notification was to join closed, or another one opened first."""
 
 
 @dataclass(frozen=True)
@@ -220,9 +231,14 @@ class NotificationStore(Protocol):
         notification: Notification,
         deliveries: Sequence[Delivery],
         idempotency: IdempotencyRecord | None,
+        *,
+        timers: Sequence[Timer] = (),
+        digest: DigestJoin | None = None,
     ) -> None:
-        """Stores the notification with its deliveries (at most MAX_INLINE_DELIVERIES), all or
-        nothing. Raises IdempotencyKeyTaken when a live record already holds the key."""
+        """Stores the notification with its deliveries (at most MAX_INLINE_DELIVERIES), its
+        timers and its place in a digest window, all or nothing. Raises IdempotencyKeyTaken
+        when a live record already holds the key, DigestWindowMoved when the window is no
+        longer as ``digest`` expects, and NotificationExists when the id is taken."""
         ...
 
     def get_idempotency(self, tenant_id: str, key: str) -> IdempotencyRecord | None: ...
@@ -286,6 +302,18 @@ class DeliveryStore(Protocol):
     def bump_sweep(self, delivery: Delivery, *, sweep_at: datetime) -> bool:
         """Moves an open delivery's sweep time on (and counts the sweep) if it has not changed
         since it was read."""
+        ...
+
+    def move(
+        self, changes: Sequence[tuple[Delivery, Delivery]], *, now: datetime
+    ) -> list[Delivery]:
+        """Unattempted deliveries of one notification to a new state, each (as read, as it
+        becomes), with their counts: each holds only while the stored delivery still has the
+        status and attempts it was read with and no live lease. Returns those that moved."""
+        ...
+
+    def get_deliveries(self, keys: Sequence[DeliveryKey]) -> list[Delivery]:
+        """Those of ``keys`` that exist, in any order."""
         ...
 
 
@@ -353,6 +381,66 @@ class DeadLetterStore(Protocol):
     ) -> Page[DeadLetter]: ...
 
 
+class PreferenceStore(Protocol):
+    def get_tenant_preferences(self, tenant_id: str) -> TenantPreferences | None: ...
+
+    def put_tenant_preferences(self, tenant_id: str, preferences: TenantPreferences) -> None: ...
+
+    def put_recipient_preferences(
+        self, tenant_id: str, recipient_id: str, preferences: RecipientPreferences
+    ) -> bool:
+        """Replaces the recipient's preferences alone; False when there is no such recipient."""
+        ...
+
+
+class TemplateStore(Protocol):
+    def put_template(self, template: Template) -> None: ...
+
+    def get_template(self, tenant_id: str, name: str) -> Template | None: ...
+
+    def delete_template(self, tenant_id: str, name: str) -> bool: ...
+
+    def list_templates(self, tenant_id: str, *, limit: int, cursor: str | None) -> Page[Template]:
+        """By name."""
+        ...
+
+
+class TimerStore(Protocol):
+    def put_timers(self, timers: Sequence[Timer]) -> None: ...
+
+    def due_timers(self, *, until: datetime, now: datetime, limit: int) -> list[Timer]:
+        """Stored timers due at or before ``until``, earliest first (at most ``limit``). Cheap
+        however many timers lie further ahead, and none is missed however long no one looked
+        (``now`` tells which past stretches no timer can be added to any more)."""
+        ...
+
+    def delete_timer(self, timer: Timer) -> None: ...
+
+
+class DigestStore(Protocol):
+    def get_digest_window(
+        self, tenant_id: str, recipient_id: str, key: str
+    ) -> DigestWindow | None: ...
+
+    def close_digest_window(
+        self, tenant_id: str, recipient_id: str, key: str, window_id: str
+    ) -> None:
+        """Closes the window if it is still the current one under its key (no one joins it
+        from then on); a window replaced by another is closed already."""
+        ...
+
+    def digest_entries(self, tenant_id: str, window_id: str) -> list[DigestEntry]:
+        """Every notification that went into the window, oldest first."""
+        ...
+
+
+class TimerQueue(Protocol):
+    def hint(self, timers: Sequence[Timer], *, now: datetime) -> None:
+        """Has each timer looked at when it is due (up to the queue's longest delay ahead).
+        A hint may be lost: the stored timer is the truth. Raises PublishFailed."""
+        ...
+
+
 class HealthProbe(Protocol):
     def table_reachable(self) -> bool: ...
 
@@ -374,6 +462,18 @@ class Publisher(Protocol):
 
 
 @dataclass(frozen=True)
+class DigestBatch:
+    """What a digest notification lists: the notifications of its window."""
+
+    key: str
+    entries: list[DigestEntry]
+
+    def on(self, channel: Channel) -> list[DigestEntry]:
+        """The entries digested on ``channel``."""
+        return [entry for entry in self.entries if channel in entry.channels]
+
+
+@dataclass(frozen=True)
 class Outgoing:
     """What every delivery of one notification sends."""
 
@@ -381,6 +481,7 @@ class Outgoing:
     created_at: datetime
     content: Content
     topic: str | None = None
+    digest: DigestBatch | None = None
 
 
 class ChannelSender(Protocol):

@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     # with its DLQ (``...-webhook-dlq``); topic notifications are expanded from the fan-out queue.
     deliveries_queue_name: str = "tocsin-deliveries"
     fanout_queue_name: str = "tocsin-fanout"
+    # Timers (scheduled deliveries, digest windows) are handed to this queue, delayed until due.
+    timers_queue_name: str = "tocsin-timers"
+    # Notifications one digest window lists at most; the next opens a window of its own.
+    digest_max_items: int = Field(default=100, ge=1, le=500)
     email_sender: str = "notifications@tocsin.local"
 
     max_body_bytes: int = 256 * 1024
@@ -95,6 +99,10 @@ class Settings(BaseSettings):
     @property
     def fanout_dlq_name(self) -> str:
         return f"{self.fanout_queue_name}-dlq"
+
+    @property
+    def timers_dlq_name(self) -> str:
+        return f"{self.timers_queue_name}-dlq"
 
     @property
     def endpoint_disable_after(self) -> float:

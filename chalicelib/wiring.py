@@ -27,17 +27,22 @@ from chalicelib.adapters.faults import (
 from chalicelib.adapters.messaging import SnsSqsPublisher
 from chalicelib.adapters.runtime import SystemClock
 from chalicelib.adapters.sms import SnsSmsSender
+from chalicelib.adapters.timer_queue import SqsTimerQueue
 from chalicelib.adapters.webhook import JsonPoster, WebhookSender, resolve_host
 from chalicelib.domain.chat_targets import CHAT_CHANNELS
 from chalicelib.domain.dead_letters import DeadLetterService
 from chalicelib.domain.deliveries import DeliveryService
+from chalicelib.domain.digests import DigestService
 from chalicelib.domain.endpoints import EndpointHealth
 from chalicelib.domain.fanout import FanoutService
 from chalicelib.domain.inbox import InboxService
-from chalicelib.domain.notifications import NotificationService
+from chalicelib.domain.notifications import NotificationService, Planning
+from chalicelib.domain.preferences import PreferenceService
 from chalicelib.domain.recipients import RecipientService
 from chalicelib.domain.retry import RetryPolicy
+from chalicelib.domain.schedules import Scheduler
 from chalicelib.domain.sweeper import Sweeper
+from chalicelib.domain.templates import TemplateService
 from chalicelib.domain.tenants import TenantService
 from chalicelib.domain.topics import SubscriptionService
 from chalicelib.models.common import Channel
@@ -73,6 +78,9 @@ class Services:
     dead_letters: DeadLetterService
     sweeper: Sweeper
     health: HealthProbe
+    preferences: PreferenceService
+    templates: TemplateService
+    scheduler: Scheduler
 
 
 class TenantCache:
@@ -224,6 +232,8 @@ def build_services(settings: Settings) -> Services:
     if settings.is_local:
         ports = _with_faults(ports, settings)
     grace = timedelta(seconds=settings.sweep_grace)
+    templates = TemplateService(templates=store, recipients=store, clock=clock)
+    timer_queue = SqsTimerQueue(sqs=aws.sqs(), queue_name=lambda: settings.timers_queue_name)
     notifications = NotificationService(
         notifications=store,
         recipients=store,
@@ -231,6 +241,24 @@ def build_services(settings: Settings) -> Services:
         clock=clock,
         enabled_channels=ALL_CHANNELS,
         idempotency_window=timedelta(seconds=settings.idempotency_window_seconds),
+        sweep_grace=grace,
+        planning=Planning(
+            preferences=store,
+            templates=templates,
+            digests=store,
+            timers=timer_queue,
+            deliveries=ports.deliveries,
+            subscriptions=store,
+            digest_max_items=settings.digest_max_items,
+        ),
+    )
+    digests = DigestService(
+        digests=store,
+        notifications=store,
+        recipients=store,
+        announce=notifications.announce,
+        clock=clock,
+        enabled_channels=ALL_CHANNELS,
         sweep_grace=grace,
     )
     endpoints = EndpointHealth(
@@ -263,6 +291,7 @@ def build_services(settings: Settings) -> Services:
             policy=RetryPolicy.local() if settings.is_local else RetryPolicy.default(),
             lease=timedelta(seconds=settings.attempt_lease),
             sweep_grace=grace,
+            digests=store,
         ),
         fanout=FanoutService(
             notifications=store,
@@ -274,6 +303,10 @@ def build_services(settings: Settings) -> Services:
             enabled_channels=ALL_CHANNELS,
             page_size=settings.fanout_page_size,
             sweep_grace=grace,
+            audience=notifications.audience,
+            timers=store,
+            hint=notifications.hint,
+            cancel=notifications.cancel_deliveries,
         ),
         inbox=InboxService(inbox=store, recipients=store, clock=clock),
         dead_letters=DeadLetterService(
@@ -294,6 +327,18 @@ def build_services(settings: Settings) -> Services:
             sweep_grace=grace,
         ),
         health=DynamoStore(aws.dynamodb_probe(), settings.table_name),
+        preferences=PreferenceService(preferences=store, recipients=store),
+        templates=templates,
+        scheduler=Scheduler(
+            timers=store,
+            queue=timer_queue,
+            deliveries=ports.deliveries,
+            notifications=store,
+            publisher=ports.publisher,
+            clock=clock,
+            sweep_grace=grace,
+            close_digest=digests.close,
+        ),
     )
 
 

@@ -21,6 +21,13 @@ chalicelib/adapters and chalicelib/triggers before changing them):
   its own queue, and queueing deliveries on the channel queues.
 - ``sweep``: queries on the sweep index, reads and writes of deliveries and notifications,
   publishing fan-outs to the topic, and queueing deliveries on the channel queues.
+- ``timers``: reads, writes and deletes of timers, deliveries (released in transactions),
+  notifications (a digest's, with its deliveries), digest windows and entries; batch reads of
+  deliveries; its own queue (waits, timers set again) and queueing deliveries on the channel
+  queues.
+- ``find_timers``: queries of the timers' minute partitions, the timer cursor, and sending
+  timers to the timers queue.
+- ``api_handler`` and ``fanout`` also write timers and send them to the timers queue.
 
 DynamoDB authorises each item of ``TransactWriteItems`` as the ``PutItem``/``DeleteItem``/
 ``UpdateItem`` it contains; there is no IAM action for the transaction itself. The operator CLI's
@@ -92,6 +99,7 @@ def function_grants(definition: Definition) -> dict[str, tuple[Grant, ...]]:
         for channel in QUEUED_CHANNELS
     )
     own_queue = ("GetQueueUrl", "ChangeMessageVisibility", "SendMessage")
+    timers = QueueGrant(settings.timers_queue_name, ("GetQueueUrl", "SendMessage"))
     grants: dict[str, tuple[Grant, ...]] = {
         "api_handler": (
             TableGrant(
@@ -102,11 +110,36 @@ def function_grants(definition: Definition) -> dict[str, tuple[Grant, ...]]:
             TableGrant(table, ("Query",), index=GSI_BY_RECIPIENT),
             topic,
             *enqueue,
+            timers,
         ),
         "fanout": (
-            TableGrant(table, ("GetItem", "UpdateItem", "Query", "BatchGetItem", "BatchWriteItem")),
+            TableGrant(
+                table,
+                ("GetItem", "PutItem", "UpdateItem", "Query", "BatchGetItem", "BatchWriteItem"),
+            ),
             QueueGrant(settings.fanout_queue_name, own_queue),
             *enqueue,
+            timers,
+        ),
+        "timers": (
+            TableGrant(
+                table,
+                (
+                    "GetItem",
+                    "PutItem",
+                    "UpdateItem",
+                    "DeleteItem",
+                    "Query",
+                    "BatchGetItem",
+                    "BatchWriteItem",
+                ),
+            ),
+            QueueGrant(settings.timers_queue_name, own_queue),
+            *enqueue,
+        ),
+        "find_timers": (
+            TableGrant(table, ("GetItem", "UpdateItem", "Query")),
+            timers,
         ),
         "sweep": (
             TableGrant(table, ("GetItem", "PutItem", "UpdateItem")),

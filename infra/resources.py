@@ -156,7 +156,7 @@ def definition(stage: Stage) -> Definition:
     settings = stage_settings(stage)
     queues: list[Queue] = []
     subscriptions: list[Subscription] = []
-    functions = ["api_handler", "sweep", "fanout"]
+    functions = ["api_handler", "sweep", "fanout", "timers", "find_timers"]
     for channel in QUEUED_CHANNELS:
         function = f"deliver_{channel.value}"
         functions.append(function)
@@ -181,6 +181,9 @@ def definition(stage: Stage) -> Definition:
             queue=settings.fanout_queue_name,
             filter_policy={"kind": ["fanout"]},
         )
+    )
+    queues += _queue_with_dlq(
+        settings.timers_queue_name, settings.timers_dlq_name, queue_visibility(stage, "timers")
     )
     return Definition(
         stage=stage,

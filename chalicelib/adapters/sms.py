@@ -18,6 +18,8 @@ PERMANENT_SNS_ERRORS = frozenset({"InvalidParameter", "InvalidParameterValue", "
 
 
 def render_sms(content: Content) -> str:
+    if content.sms is not None:
+        return content.sms[:SMS_MAX_CHARS]  # a template's own SMS text
     text = content.title if not content.body else f"{content.title}: {content.body}"
     return text[:SMS_MAX_CHARS]
 

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from http.client import HTTPException
+from typing import Any
 from urllib.parse import urlsplit
 
 from standardwebhooks import Webhook
@@ -37,6 +38,7 @@ from chalicelib.domain.webhook_targets import (
     resolve_addresses,
 )
 from chalicelib.models.common import Channel, format_timestamp
+from chalicelib.models.scheduling import DigestEntry
 from chalicelib.models.stored import Delivery, Tenant
 from chalicelib.ports import Clock, Outgoing, SendOutcome
 
@@ -124,9 +126,33 @@ class _Watchdog:
 _resolvers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="webhook-resolve")
 
 
+def digest_item(entry: DigestEntry) -> dict[str, Any]:
+    content = entry.content
+    return {
+        "id": entry.notification_id,
+        "title": content.title,
+        "body": content.body,
+        "severity": content.severity.value,
+        "category": content.category,
+        "data": content.data,
+        "created_at": format_timestamp(entry.created_at),
+    }
+
+
 def webhook_payload(outgoing: Outgoing) -> str:
     """The exact text that is signed and sent."""
     content = outgoing.content
+    payload: dict[str, Any]
+    if outgoing.digest is not None:
+        payload = {
+            "type": "digest",
+            "id": outgoing.notification_id,
+            "key": outgoing.digest.key,
+            "title": content.title,
+            "created_at": format_timestamp(outgoing.created_at),
+            "items": [digest_item(entry) for entry in outgoing.digest.on(Channel.WEBHOOK)],
+        }
+        return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
     payload = {
         "type": "notification",
         "id": outgoing.notification_id,

@@ -9,6 +9,8 @@ from chalicelib.models.api import (
     DeadLetterOut,
     DeliveryCountsOut,
     DeliveryOut,
+    DigestOut,
+    EmailPartsOut,
     InboxItemOut,
     NotificationOut,
     RecipientIn,
@@ -57,6 +59,7 @@ def recipient_details(request: RecipientIn) -> RecipientDetails:
         if request.push_tokens is None
         else [PushToken(platform=t.platform, token=t.token) for t in request.push_tokens],
         apprise_urls=request.apprise_urls,
+        keep_preferences="preferences" not in request.model_fields_set,
     )
 
 
@@ -96,10 +99,31 @@ def notification_out(
         category=content.category,
         data=content.data,
         idempotency_key=notification.idempotency_key,
+        deliver_at=notification.deliver_at,
+        cancelled_at=notification.cancelled_at,
+        template=notification.template,
+        email=None if content.email is None else EmailPartsOut(**content.email.model_dump()),
+        sms=content.sms,
+        digest=digest_out(notification),
         delivery_counts=DeliveryCountsOut.model_validate(notification.counts.model_dump()),
         recipients=notification.recipients,
         deliveries=None if deliveries is None else [delivery_out(d) for d in deliveries],
     )
+
+
+def digest_out(notification: Notification) -> DigestOut | None:
+    if notification.digest_of is not None:
+        return DigestOut(
+            key=notification.digest_of.key,
+            notification_ids=notification.digest_of.notification_ids,
+        )
+    if notification.digest is not None:
+        return DigestOut(
+            key=notification.digest.key,
+            window_seconds=notification.digest.window_seconds,
+            digest_id=notification.digest.window_id,
+        )
+    return None
 
 
 def inbox_item_out(item: InboxItem) -> InboxItemOut:

@@ -19,7 +19,7 @@ import random
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from ulid import ULID
@@ -32,6 +32,8 @@ from chalicelib.models.stored import Delivery, DeliveryKey, Notification, Tenant
 from chalicelib.ports import (
     Clock,
     DeliveryStore,
+    DigestBatch,
+    DigestStore,
     NotificationStore,
     Outgoing,
     Publisher,
@@ -100,7 +102,9 @@ class DeliveryService:
         lease: timedelta,
         sweep_grace: timedelta,
         rng: random.Random | None = None,
+        digests: DigestStore | None = None,
     ) -> None:
+        self._digests = digests
         self._deliveries = deliveries
         self._notifications = notifications
         self._recipients = recipients
@@ -133,6 +137,8 @@ class DeliveryService:
             return Progress(finished=True)
         delivery = claim.delivery
         if not claim.held:
+            if delivery.status is DeliveryStatus.SCHEDULED:
+                return Progress(finished=True)  # its timer queues it when it is due
             return progress_of(delivery, now)
         admission = None
         if delivery.channel is Channel.WEBHOOK and (
@@ -196,6 +202,9 @@ class DeliveryService:
         message = outgoing or self._outgoing_of(delivery)
         if message is None:
             return SendOutcome.permanent_failure("notification no longer exists")
+        if delivery.content is not None:
+            # Its recipient's own rendering of the notification's template.
+            message = replace(message, content=delivery.content)
         try:
             return sender.send(message, delivery, tenant)
         except Exception as exc:  # a sender bug must not pass for a receiver's answer
@@ -214,6 +223,10 @@ class DeliveryService:
         if notification is None:
             return None
         outgoing = outgoing_of(notification)
+        digest = notification.digest_of
+        if digest is not None and self._digests is not None:
+            entries = self._digests.digest_entries(notification.tenant_id, digest.window_id)
+            outgoing = replace(outgoing, digest=DigestBatch(key=digest.key, entries=entries))
         with self._cache_lock:
             self._outgoing[key] = outgoing
             if len(self._outgoing) > NOTIFICATION_CACHE_SIZE:

@@ -2,7 +2,10 @@
 
 An inbox delivery is complete once planned: its item is the inbox entry, written with the
 notification (or the fan-out page), so it needs no message and no function of its own. A
-delivery that cannot be attempted starts ``skipped`` with its reason.
+delivery that cannot be attempted starts ``skipped`` with its reason; one held by
+``deliver_at`` or the recipient's quiet hours starts ``scheduled`` until then (its reason
+says which). The recipient's preferences (``Audience``) are applied here, the one place that
+plans deliveries for a notification to a recipient and for a topic's fan-out alike.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
+from chalicelib.domain.preferences import Audience
 from chalicelib.models.common import Channel, DeliveryStatus, Reason
 from chalicelib.models.stored import Delivery, Recipient
 
@@ -85,7 +89,9 @@ def plan_deliveries(
     enabled: frozenset[Channel],
     topic: bool,
     now: datetime,
+    audience: Audience | None = None,
 ) -> list[Delivery]:
+    hold = None if audience is None else audience.hold(recipient, now)
     deliveries = []
     for channel in channels:
         address = address_of(channel, recipient)
@@ -104,6 +110,10 @@ def plan_deliveries(
             delivery.endpoint_failing = recipient.webhook_failing_since is not None
         if channel not in enabled:
             _skip(delivery, Reason.CHANNEL_UNAVAILABLE, f"channel {channel.value} is not available")
+        elif audience is not None and not audience.allows(channel, recipient):
+            _skip(
+                delivery, Reason.OPTED_OUT, f"the recipient's preferences turn {channel.value} off"
+            )
         elif not has_address(channel, recipient):
             _skip(delivery, Reason.NO_ADDRESS, f"recipient has no {_address_name(channel)}")
         elif channel is Channel.WEBHOOK and recipient.webhook_disabled_at is not None:
@@ -113,6 +123,12 @@ def plan_deliveries(
                 "the recipient's webhook is disabled after failing; enable it again with "
                 "POST /v1/recipients/{id}/webhook/enable",
             )
+        elif hold is not None:
+            delivery.status = DeliveryStatus.SCHEDULED
+            delivery.reason = hold.reason
+            delivery.next_attempt_at = hold.until
+            if channel is Channel.INBOX:
+                delivery.created_at = created_at
         elif channel is Channel.INBOX:
             delivery.status = DeliveryStatus.DELIVERED
             delivery.delivered_at = now

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from functools import partial
-from typing import Any
+from dataclasses import dataclass, field, replace
 
 from chalicelib.domain.apprise_targets import check_apprise_url, mask_apprise_url, mask_chat_url
 from chalicelib.domain.chat_targets import check_chat_url
 from chalicelib.domain.errors import Invalid, NotFound
 from chalicelib.domain.webhook_targets import RefusedTarget, Resolver, check_webhook_url
 from chalicelib.models.common import Channel
+from chalicelib.models.preferences import RecipientPreferences
 from chalicelib.models.stored import PushToken, Recipient
 from chalicelib.ports import Clock, EndpointStore, RecipientStore
 
@@ -29,7 +28,10 @@ class RecipientDetails:
     email: str | None = None
     phone: str | None = None
     webhook_url: str | None = None
-    preferences: dict[str, Any] | None = None
+    preferences: RecipientPreferences | None = None
+    # The request left preferences out: the stored ones stay (a profile sync must not wipe
+    # what the person chose).
+    keep_preferences: bool = False
     slack_webhook_url: str | None = None
     teams_webhook_url: str | None = None
     discord_webhook_url: str | None = None
@@ -90,7 +92,11 @@ class RecipientService:
             discord_webhook_url=details.discord_webhook_url,
             push_tokens=details.push_tokens,
             apprise_urls=details.apprise_urls,
-            preferences=details.preferences,
+            preferences=(
+                existing.preferences
+                if details.keep_preferences and existing is not None
+                else details.preferences
+            ),
             created_at=existing.created_at if existing else now,
             updated_at=now,
         )
@@ -117,16 +123,7 @@ class RecipientService:
                 _kept(url, stored[index] if index < len(stored) else None, mask_apprise_url) or url
                 for index, url in enumerate(apprise_urls)
             ]
-        return RecipientDetails(
-            name=details.name,
-            email=details.email,
-            phone=details.phone,
-            webhook_url=details.webhook_url,
-            preferences=details.preferences,
-            push_tokens=details.push_tokens,
-            apprise_urls=apprise_urls,
-            **chat,
-        )
+        return replace(details, apprise_urls=apprise_urls, **chat)
 
     def _check_addresses(self, details: RecipientDetails) -> None:
         """Raises Invalid naming the first address Tocsin will not send to."""

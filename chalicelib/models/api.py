@@ -6,7 +6,15 @@ import json
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
+from email_validator import EmailNotValidError, validate_email
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from chalicelib.models.common import (
     Channel,
@@ -22,6 +30,7 @@ from chalicelib.models.common import (
     TopicName,
     TopicPattern,
 )
+from chalicelib.models.preferences import RecipientPreferences
 
 MAX_DATA_BYTES = 16 * 1024
 # Nesting deeper than this in free-form JSON (data, preferences) is refused: it serves no
@@ -135,7 +144,11 @@ class RecipientIn(WriteModel):
         max_length=MAX_APPRISE_URLS,
         description="Apprise URLs (any scheme Apprise knows); masked in replies after the PUT",
     )
-    preferences: ShallowObject | None = None
+    preferences: RecipientPreferences | None = Field(
+        default=None,
+        description="Omitted: the stored preferences are kept; null: cleared (see also "
+        "PUT /v1/recipients/{id}/preferences)",
+    )
 
     @field_validator("push_tokens")
     @classmethod
@@ -162,9 +175,14 @@ class RecipientOut(Model):
     discord_webhook_url: str | None = Field(default=None, exclude_if=_omit_none)
     push_tokens: list[PushTokenOut] | None = Field(default=None, exclude_if=_omit_none)
     apprise_urls: list[str] | None = Field(default=None, exclude_if=_omit_none)
-    preferences: dict[str, Any] | None = Field(default=None, exclude_if=_omit_none)
+    preferences: RecipientPreferences | None = Field(default=None, exclude_if=_omit_none)
     created_at: Timestamp
     updated_at: Timestamp
+
+
+class DigestIn(WriteModel):
+    key: SingleLine = Field(min_length=1, max_length=128)
+    window_seconds: int = Field(ge=1, le=86400)
 
 
 class NotificationIn(WriteModel):
@@ -178,7 +196,16 @@ class NotificationIn(WriteModel):
         max_length=len(Channel),
         description="Default: every channel the recipient has an address for, and inbox",
     )
-    title: SingleLine = Field(min_length=1, max_length=200)
+    template: RecipientId | None = Field(
+        default=None, description="A template's name: title, body and channel parts from it"
+    )
+    title: SingleLine | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        validate_default=True,
+        description="Required unless template",
+    )
     body: str | None = Field(default=None, max_length=4000)
     severity: Severity | None = Field(default=None, description="Default (also for null): info")
     category: SingleLine | None = Field(default=None, min_length=1, max_length=128)
@@ -186,6 +213,14 @@ class NotificationIn(WriteModel):
         default=None, description=f"Up to 16 KiB serialized, {MAX_JSON_DEPTH} levels deep"
     )
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=128)
+    deliver_at: Timestamp | None = Field(
+        default=None, description="Not sent before this time (future, at most 365 days ahead)"
+    )
+    digest: DigestIn | None = Field(
+        default=None,
+        description="Sent with the other notifications of this key to this recipient in one "
+        "digest when the window (opened by the first) ends",
+    )
 
     @field_validator("channels")
     @classmethod
@@ -193,6 +228,19 @@ class NotificationIn(WriteModel):
         if value is not None and len(set(value)) != len(value):
             raise ValueError("channels must not repeat")
         return value
+
+    @field_validator("title")
+    @classmethod
+    def _title_or_template(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None and info.data.get("template") is None:
+            raise ValueError("title is required (unless a template gives it)")
+        return value
+
+    @model_validator(mode="after")
+    def _digest_alone(self) -> NotificationIn:
+        if self.digest is not None and self.deliver_at is not None:
+            raise ValueError("digest and deliver_at do not go together")
+        return self
 
     @field_validator("data")
     @classmethod
@@ -224,6 +272,27 @@ class DeliveryOut(Model):
     next_attempt_at: Timestamp | None = Field(default=None, exclude_if=_omit_none)
 
 
+class DigestOut(Model):
+    key: str
+    window_seconds: int | None = Field(default=None, exclude_if=_omit_none)
+    digest_id: str | None = Field(
+        default=None,
+        exclude_if=_omit_none,
+        description="A digested notification: the notification that sends its digest",
+    )
+    notification_ids: list[str] | None = Field(
+        default=None,
+        exclude_if=_omit_none,
+        description="A digest notification: the notifications it lists",
+    )
+
+
+class EmailPartsOut(Model):
+    subject: str | None = Field(default=None, exclude_if=_omit_none)
+    text: str | None = Field(default=None, exclude_if=_omit_none)
+    html: str | None = Field(default=None, exclude_if=_omit_none)
+
+
 class DeliveryCountsOut(Model):
     pending: int
     retrying: int
@@ -246,6 +315,16 @@ class NotificationOut(Model):
     category: str | None
     data: dict[str, Any] | None
     idempotency_key: str | None = Field(default=None, exclude_if=_omit_none)
+    deliver_at: Timestamp | None = Field(default=None, exclude_if=_omit_none)
+    cancelled_at: Timestamp | None = Field(default=None, exclude_if=_omit_none)
+    template: str | None = Field(default=None, exclude_if=_omit_none)
+    email: EmailPartsOut | None = Field(
+        default=None, exclude_if=_omit_none, description="Email parts a template rendered"
+    )
+    sms: str | None = Field(
+        default=None, exclude_if=_omit_none, description="SMS text a template rendered"
+    )
+    digest: DigestOut | None = Field(default=None, exclude_if=_omit_none)
     delivery_counts: DeliveryCountsOut
     recipients: int = Field(description="Distinct recipients with at least one delivery")
     deliveries: list[DeliveryOut] | None = Field(

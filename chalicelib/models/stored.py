@@ -16,6 +16,7 @@ from chalicelib.models.common import (
     Severity,
     Timestamp,
 )
+from chalicelib.models.preferences import RecipientPreferences
 
 
 class Stored(Model):
@@ -57,7 +58,7 @@ class Recipient(Stored):
     discord_webhook_url: str | None = None
     push_tokens: list[PushToken] | None = None
     apprise_urls: list[str] | None = None
-    preferences: dict[str, Any] | None = None
+    preferences: RecipientPreferences | None = None
     created_at: Timestamp
     updated_at: Timestamp
     # Endpoint health of the webhook: failing since the first failure with no success after
@@ -77,14 +78,43 @@ class Subscription(Stored):
     created_at: Timestamp
 
 
+class EmailContent(Stored):
+    """An email's own parts, when a template gives them (else title and body are used)."""
+
+    subject: str | None = None
+    text: str | None = None
+    html: str | None = None
+
+
 class Content(Stored):
-    """What a notification says: the same for each of its deliveries."""
+    """What a notification says: the same for each of its deliveries (unless a template made
+    a delivery's own, see ``Delivery.content``)."""
 
     title: str
     body: str | None = None
     severity: Severity = Severity.INFO
     category: str | None = None
     data: dict[str, Any] | None = None
+    email: EmailContent | None = None
+    sms: str | None = None
+
+
+class DigestSpec(Stored):
+    """What a notification asked to be digested under (api.md, Digests)."""
+
+    key: str
+    window_seconds: int
+    # The window it went into: also the id of the notification that sends the digest.
+    window_id: str | None = None
+
+
+class DigestOf(Stored):
+    """A digest notification: the window it closes, and what it lists."""
+
+    key: str
+    window_id: str
+    opened_at: Timestamp
+    notification_ids: list[str]
 
 
 class Counts(Stored):
@@ -143,6 +173,14 @@ class Notification(Stored):
     # A one-recipient notification's deliveries as of their last write (None for a topic's).
     deliveries: list[Delivery] | None = None
     cancelled_at: Timestamp | None = None
+    # Not sent before this time (api.md, Scheduling).
+    deliver_at: Timestamp | None = None
+    # The template its content was rendered from, and the sources as they were then (a topic's
+    # fan-out renders them again for each recipient).
+    template: str | None = None
+    template_parts: dict[str, str] | None = None
+    digest: DigestSpec | None = None
+    digest_of: DigestOf | None = None
     # When the sweeper should look at this notification while its fan-out is unfinished.
     sweep_at: Timestamp | None = None
     sweeps: int = 0
@@ -167,6 +205,11 @@ class Delivery(Stored):
     webhook_id: str | None = None
     status: DeliveryStatus = DeliveryStatus.PENDING
     reason: Reason | None = None
+    # The status it was written with by a topic's fan-out (what its page counted).
+    planned: DeliveryStatus | None = None
+    # This recipient's own rendering of the notification's template (a topic notification
+    # whose template depends on the recipient); None: the notification's content.
+    content: Content | None = None
     attempts: int = 0
     # Attempts since the last manual retry: the retry schedule counts these.
     budget_attempts: int = 0

@@ -631,5 +631,7 @@ def test_the_command_writes_the_template_of_the_stage(tmp_path: Path) -> None:
         "tocsin-prod-deliver_teams",
         "tocsin-prod-deliver_webhook",
         "tocsin-prod-fanout",
+        "tocsin-prod-find_timers",
         "tocsin-prod-sweep",
+        "tocsin-prod-timers",
     ]
