@@ -6,11 +6,13 @@ from chalice.app import Blueprint, Response
 
 from chalicelib.api.operations import Call, operation, reply
 from chalicelib.api.queries import PageQuery
-from chalicelib.domain.templates import TemplateDetails
+from chalicelib.domain.templates import Preview, TemplateDetails
 from chalicelib.models.common import RecipientId, Severity
 from chalicelib.models.templates import (
+    EmailPreview,
     PreviewIn,
     PreviewOut,
+    SmsPreview,
     Template,
     TemplateIn,
     TemplateOut,
@@ -26,6 +28,16 @@ BY_NAME = {"name": RecipientId}
 
 def template_out(template: Template) -> TemplateOut:
     return TemplateOut.model_validate(template.model_dump(exclude={"tenant_id"}))
+
+
+def preview_out(preview: Preview) -> PreviewOut:
+    email = preview.email
+    return PreviewOut(
+        title=preview.title,
+        body=preview.body,
+        email=EmailPreview(subject=email.subject, text=email.text, html=email.html),
+        sms=SmsPreview(text=preview.sms.text),
+    )
 
 
 @operation(
@@ -119,4 +131,4 @@ def preview_template(call: Call, name: str) -> Response:
         severity=request.severity or Severity.INFO,
         category=request.category,
     )
-    return reply(200, preview)
+    return reply(200, preview_out(preview))

@@ -28,14 +28,7 @@ from typing import TYPE_CHECKING, Any
 from chalicelib.domain.errors import Invalid, NotFound
 from chalicelib.models.common import Severity, format_timestamp
 from chalicelib.models.stored import Content, EmailContent, Recipient
-from chalicelib.models.templates import (
-    EmailPreview,
-    EmailTemplate,
-    PreviewOut,
-    SmsPreview,
-    SmsTemplate,
-    Template,
-)
+from chalicelib.models.templates import EmailTemplate, SmsTemplate, Template
 from chalicelib.ports import Clock, Page, RecipientStore, TemplateStore
 
 if TYPE_CHECKING:
@@ -258,11 +251,33 @@ def with_overrides(rendered: Content, title: str | None, body: str | None) -> Co
     )
 
 
-def preview_of(content: Content) -> PreviewOut:
+@dataclass(frozen=True)
+class EmailPreview:
+    subject: str
+    text: str | None
+    html: str | None
+
+
+@dataclass(frozen=True)
+class SmsPreview:
+    text: str
+
+
+@dataclass(frozen=True)
+class Preview:
+    """A template's parts as each channel would send them."""
+
+    title: str
+    body: str | None
+    email: EmailPreview
+    sms: SmsPreview
+
+
+def preview_of(content: Content) -> Preview:
     """The parts as each channel sends them (the senders' defaults filled in)."""
     email = content.email or EmailContent()
     sms = content.sms or (content.title if not content.body else f"{content.title}: {content.body}")
-    return PreviewOut(
+    return Preview(
         title=content.title,
         body=content.body,
         email=EmailPreview(
@@ -331,7 +346,7 @@ class TemplateService:
         recipient_id: str | None,
         severity: Severity,
         category: str | None,
-    ) -> PreviewOut:
+    ) -> Preview:
         template = self.get(tenant_id, name)
         recipient = None
         if recipient_id is not None:
