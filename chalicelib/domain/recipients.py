@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 from chalicelib.domain.apprise_targets import check_apprise_url, mask_apprise_url, mask_chat_url
 from chalicelib.domain.chat_targets import check_chat_url
@@ -123,7 +124,13 @@ class RecipientService:
                 _kept(url, stored[index] if index < len(stored) else None, mask_apprise_url) or url
                 for index, url in enumerate(apprise_urls)
             ]
-        return replace(details, apprise_urls=apprise_urls, **chat)
+        return replace(
+            details,
+            apprise_urls=apprise_urls,
+            slack_webhook_url=chat["slack_webhook_url"],
+            teams_webhook_url=chat["teams_webhook_url"],
+            discord_webhook_url=chat["discord_webhook_url"],
+        )
 
     def _check_addresses(self, details: RecipientDetails) -> None:
         """Raises Invalid naming the first address Tocsin will not send to."""

@@ -6,7 +6,6 @@ import json
 import re
 from typing import Annotated, Any, Literal
 
-from email_validator import EmailNotValidError, validate_email
 from pydantic import (
     AfterValidator,
     ConfigDict,

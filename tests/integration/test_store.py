@@ -556,6 +556,8 @@ def test_a_push_token_keeps_its_endpoint_until_deleted(store: Store, tenant: str
     )
     store.delete_push_endpoint(target)
     assert store.get_push_endpoint(target) is None
+
+
 def test_unattempted_deliveries_move_with_their_counts_under_their_conditions(
     store: Store, tenant: str
 ) -> None:
