@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -60,6 +60,16 @@ class Subscription(Stored):
     created_at: Timestamp
 
 
+class AlertRef(Stored):
+    """The alert a notification was sent for (see chalicelib.domain.alerts)."""
+
+    id: str
+    dedup_key: str
+    status: Literal["triggered", "acknowledged", "resolved"]
+    # A signed link that acknowledges the alert (GET shows a page, POST acknowledges).
+    ack_url: str | None = None
+
+
 class Content(Stored):
     """What a notification says: the same for each of its deliveries."""
 
@@ -68,6 +78,8 @@ class Content(Stored):
     severity: Severity = Severity.INFO
     category: str | None = None
     data: dict[str, Any] | None = None
+    # Set on the notifications an alert sends.
+    alert: AlertRef | None = None
 
 
 class Counts(Stored):
