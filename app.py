@@ -7,8 +7,10 @@ from typing import Any
 
 from chalice.app import Chalice, CloudWatchEvent, Rate, SQSEvent
 
-from chalicelib import logs, triggers
+from chalicelib import alert_triggers, logs, triggers
+from chalicelib.api.alerts import alerts
 from chalicelib.api.gateway import http_middleware, install_catch_alls, system
+from chalicelib.api.integrations import integrations
 from chalicelib.api.notifications import notifications
 from chalicelib.api.recipients import recipients
 from chalicelib.api.topics import topics
@@ -25,6 +27,8 @@ app.register_blueprint(system)
 app.register_blueprint(recipients)
 app.register_blueprint(notifications)
 app.register_blueprint(topics)
+app.register_blueprint(alerts)
+app.register_blueprint(integrations)
 
 
 # One queue and one function per channel: a slow or failing channel never holds up another.
@@ -51,6 +55,13 @@ def fanout(event: SQSEvent) -> dict[str, Any]:
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="sweep")
 def sweep(event: CloudWatchEvent) -> dict[str, int]:
     return triggers.sweep(event.context)
+
+
+# Alerts' escalation steps, silence ends and resolution notices, from their stored timers. The
+# local stage's stack fires it every second too (its delays are seconds; a rate is a minute).
+@app.schedule(Rate(1, unit=Rate.MINUTES), name="alert_timers")
+def alert_timers(event: CloudWatchEvent) -> dict[str, int]:
+    return alert_triggers.alert_timers(event.context)
 
 
 install_catch_alls(app)

@@ -50,6 +50,7 @@ from chalicelib.ports import (
     TenantStore,
 )
 from chalicelib.settings import Settings, get_settings
+from chalicelib.wiring_alerts import AlertServices, build_alerting
 
 ALL_CHANNELS = frozenset(Channel)
 TENANT_CACHE_SECONDS = 60.0
@@ -67,6 +68,8 @@ class Services:
     dead_letters: DeadLetterService
     sweeper: Sweeper
     health: HealthProbe
+    # Alerts, silences, escalation policies, integrations, rate limits (chalicelib.wiring_alerts).
+    alerting: AlertServices
 
 
 class TenantCache:
@@ -221,6 +224,7 @@ def build_services(settings: Settings) -> Services:
             sweep_grace=grace,
         ),
         health=DynamoStore(aws.dynamodb_probe(), settings.table_name),
+        alerting=build_alerting(settings, notifications=notifications, clock=clock),
     )
 
 

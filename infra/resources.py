@@ -156,7 +156,7 @@ def definition(stage: Stage) -> Definition:
     settings = stage_settings(stage)
     queues: list[Queue] = []
     subscriptions: list[Subscription] = []
-    functions = ["api_handler", "sweep", "fanout"]
+    functions = ["api_handler", "sweep", "fanout", "alert_timers"]
     for channel in QUEUED_CHANNELS:
         function = f"deliver_{channel.value}"
         functions.append(function)

@@ -26,8 +26,12 @@ from chalicelib.settings import Stage
 from infra.provision import provision
 from infra.resources import PROJECT_DIR, definition, stage_settings
 from tocsin_local.local_cloud import LocalCloud, Options, free_port
+from tocsin_local.ticker import Ticker
 
 DEMO_TENANT = "demo"
+# Scheduled functions the local stage runs every few seconds besides their schedule (see
+# tocsin_local.ticker): alerts' escalation steps and silence ends come due within seconds.
+LOCAL_TICKS = {"alert_timers": 1.0}
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,7 @@ def run(
     state_file = state_dir / "local.json"
     with contextlib.suppress(FileNotFoundError):
         state_file.unlink()
+    ticker: Ticker | None = None
     try:
         endpoint = cloud.start_endpoint()
         session = EndpointSession(endpoint, cloud.env)
@@ -132,8 +137,12 @@ def run(
             settings.notifications_topic_name
         ]
         key = issue_demo_key(session, settings.table_name)
+        # Where acknowledge links point (the address this stack serves).
+        cloud.env.setdefault("TOCSIN_PUBLIC_URL", cloud.api_url)
         cloud.start_functions()
         cloud.wait_ready("/health")
+        ticker = Ticker(state_dir, LOCAL_TICKS)
+        ticker.start()
         info = StackInfo(cloud.api_url, key.api_key, key.webhook_secret, endpoint)
         write_private(state_file, info.to_json() + "\n")
         sys.stdout.write(banner(info, state_file))
@@ -141,6 +150,8 @@ def run(
         cloud.serve()
         return 0
     finally:
+        if ticker is not None:
+            ticker.stop()
         cloud.stop()
         with contextlib.suppress(FileNotFoundError):
             state_file.unlink()

@@ -90,9 +90,16 @@ class IntegrationService:
             return None
         return integration
 
+    def get(self, tenant_id: str, integration_id: str) -> Integration:
+        """The tenant's integration; NotFound for another tenant's."""
+        integration = self._integrations.get_integration(integration_id)
+        if integration is None or integration.tenant_id != tenant_id:
+            raise NotFound("integration")
+        return integration
+
     def of_tenant(self, tenant_id: str, integration_id: str, kind: IntegrationKind) -> Integration:
         """The tenant's integration of that kind; NotFound for another tenant's or kind's."""
-        integration = self._integrations.get_integration(integration_id)
-        if integration is None or integration.tenant_id != tenant_id or integration.kind != kind:
+        integration = self.get(tenant_id, integration_id)
+        if integration.kind != kind:
             raise NotFound("integration")
         return integration

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -158,7 +158,7 @@ class Silence(Stored):
     comment: str | None = None
     created_at: Timestamp
 
-    def state(self, now: datetime) -> str:
+    def state(self, now: datetime) -> Literal["pending", "active", "expired"]:
         if now >= self.ends_at:
             return "expired"
         if now < self.starts_at:

@@ -196,6 +196,9 @@ class NotificationOut(BaseModel):
     category: str | None
     data: dict[str, Any] | None
     idempotency_key: str | None = Field(default=None, exclude_if=_omit_none)
+    alert: AlertRefOut | None = Field(
+        default=None, exclude_if=_omit_none, description="The alert it was sent for"
+    )
     delivery_counts: DeliveryCountsOut
     recipients: int = Field(description="Distinct recipients with at least one delivery")
     deliveries: list[DeliveryOut] | None = Field(
@@ -215,6 +218,13 @@ class NotificationPage(BaseModel):
     next: str | None
 
 
+class AlertRefOut(BaseModel):
+    id: str
+    dedup_key: str
+    status: Literal["triggered", "acknowledged", "resolved"]
+    ack_url: str | None
+
+
 class InboxItemOut(BaseModel):
     notification_id: str
     title: str
@@ -224,6 +234,9 @@ class InboxItemOut(BaseModel):
     data: dict[str, Any] | None
     created_at: Timestamp
     read_at: Timestamp | None
+    alert: AlertRefOut | None = Field(
+        default=None, exclude_if=_omit_none, description="The alert it was sent for"
+    )
 
 
 class InboxPage(BaseModel):

@@ -39,7 +39,8 @@ def types(world: AlertWorld, alert_id: str) -> list[TimelineType]:
 
 def test_a_trigger_opens_an_alert_and_notifies_its_topic_once(world: AlertWorld) -> None:
     ingested = world.trigger(severity="error", labels={"host": "db-1"}, source="db-1")
-    assert ingested.created and ingested.alert is not None
+    assert ingested.created
+    assert ingested.alert is not None
     alert = world.alert(ingested.alert.id)
     assert alert.status is AlertStatus.TRIGGERED
     [notification] = world.sent_notifications()
@@ -77,7 +78,8 @@ def test_a_trigger_after_resolve_opens_a_new_alert_under_the_same_key(world: Ale
     assert first is not None
     world.event(AlertAction.RESOLVE)
     second = world.trigger().alert
-    assert second is not None and second.id != first.id
+    assert second is not None
+    assert second.id != first.id
     assert world.alert(first.id).status is AlertStatus.RESOLVED
     assert world.alert(second.id).status is AlertStatus.TRIGGERED
 
@@ -112,7 +114,8 @@ def test_acknowledge_cancels_every_unsent_delivery_at_once(world: AlertWorld) ->
     assert by_channel[Channel.WEBHOOK].reason is Reason.CANCELLED
     assert by_channel[Channel.INBOX].status is DeliveryStatus.DELIVERED
     stored = world.stored(notification.id)
-    assert stored.counts.pending == 0 and stored.counts.skipped == 1
+    assert stored.counts.pending == 0
+    assert stored.counts.skipped == 1
     assert status_of(stored) is NotificationStatus.CANCELLED
     # AND the queued message finds nothing to send
     assert world.process(notification.id, Channel.WEBHOOK, "alice").finished
@@ -164,8 +167,10 @@ def test_a_resolve_notifies_those_who_were_notified(world: AlertWorld) -> None:
     assert notice.topic == "alerts"
     assert notice.content.title == "Resolved: Disk almost full on db-1"
     assert notice.content.severity is first.content.severity
-    assert notice.content.alert is not None and notice.content.alert.status == "resolved"
-    assert resolved.resolve_sent and resolved.due_at is None
+    assert notice.content.alert is not None
+    assert notice.content.alert.status == "resolved"
+    assert resolved.resolve_sent
+    assert resolved.due_at is None
     assert types(world, alert.id)[-2:] == [TimelineType.RESOLVED, TimelineType.NOTIFIED]
     assert world.tick(60) == 0
     assert len(world.sent_notifications()) == 2

@@ -531,6 +531,7 @@ def test_the_command_writes_the_template_of_the_stage(tmp_path: Path) -> None:
     ]
     assert sorted(functions) == [
         "tocsin-prod",
+        "tocsin-prod-alert_timers",
         "tocsin-prod-deliver_email",
         "tocsin-prod-deliver_sms",
         "tocsin-prod-deliver_webhook",
