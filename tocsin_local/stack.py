@@ -31,7 +31,13 @@ from tocsin_local.ticker import Ticker
 DEMO_TENANT = "demo"
 # Scheduled functions the local stage runs every few seconds besides their schedule (see
 # tocsin_local.ticker): alerts' escalation steps and silence ends come due within seconds.
-LOCAL_TICKS = {"alert_timers": 1.0}
+# TOCSIN_LOCAL_TICK_SECONDS changes the period (0: only the schedule, once a minute).
+LOCAL_TICKS = ("alert_timers",)
+
+
+def local_ticks() -> dict[str, float]:
+    seconds = float(os.environ.get("TOCSIN_LOCAL_TICK_SECONDS", "1"))
+    return {name: seconds for name in LOCAL_TICKS} if seconds > 0 else {}
 
 
 @dataclass(frozen=True)
@@ -141,7 +147,7 @@ def run(
         cloud.env.setdefault("TOCSIN_PUBLIC_URL", cloud.api_url)
         cloud.start_functions()
         cloud.wait_ready("/health")
-        ticker = Ticker(state_dir, LOCAL_TICKS)
+        ticker = Ticker(state_dir, local_ticks())
         ticker.start()
         info = StackInfo(cloud.api_url, key.api_key, key.webhook_secret, endpoint)
         write_private(state_file, info.to_json() + "\n")

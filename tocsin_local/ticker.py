@@ -30,7 +30,8 @@ class Ticker:
         self._thread = threading.Thread(target=self._run, daemon=True, name="ticker")
 
     def start(self) -> None:
-        self._thread.start()
+        if self._every:
+            self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()

@@ -9,18 +9,25 @@ be followed by a full one at the start of the next, as with plain fixed windows.
 own limit is of this kind: about 120 events in the 60 s looking back from now.
 
 An event refused by one limit is given back to the limits it had already passed, so that a
-refused event never counts; an event accepted is never taken back.
+refused event never counts; an event accepted is never taken back. A window's count is final
+once the window has passed: each process reads it once (a small cache), so an event costs one
+conditional write per limit.
 """
 
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from chalicelib.alert_ports import RateLimitStore
 from chalicelib.domain.errors import DomainError
 from chalicelib.ports import Clock
+
+# Past windows' counts remembered per process.
+PAST_COUNTS_CACHED = 1024
 
 
 class RateLimited(DomainError):
@@ -49,6 +56,8 @@ class RateLimiter:
         self._clock = clock
         self._per_tenant = per_tenant
         self._per_integration = per_integration
+        self._past: OrderedDict[tuple[str, int], int] = OrderedDict()
+        self._lock = threading.Lock()
 
     def admit(self, tenant_id: str, integration_id: str | None = None) -> None:
         """Counts one event of the tenant (and of the integration); raises RateLimited, with
@@ -73,7 +82,7 @@ class RateLimiter:
         elapsed_total = now.timestamp()
         window = int(elapsed_total // size)
         into = elapsed_total - window * size
-        previous = self._counters.counted(scope, window - 1)
+        previous = self._past_count(scope, window - 1)
         carried = math.floor(previous * (1 - into / size))
         allowed = limit.events - carried
         expires = now + timedelta(seconds=3 * size)
@@ -85,6 +94,17 @@ class RateLimiter:
         else:
             current = self._counters.counted(scope, window)
         return window, retry_after(limit, previous=previous, current=current, into=into)
+
+    def _past_count(self, scope: str, window: int) -> int:
+        with self._lock:
+            if (scope, window) in self._past:
+                return self._past[(scope, window)]
+        count = self._counters.counted(scope, window)
+        with self._lock:
+            self._past[(scope, window)] = count
+            while len(self._past) > PAST_COUNTS_CACHED:
+                self._past.popitem(last=False)
+        return count
 
 
 def retry_after(limit: Limit, *, previous: int, current: int, into: float) -> int:
