@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test lint typecheck unit integration e2e emulator bench bench-emulator bench-faults bench-broadcast \
+.PHONY: run test lint typecheck unit integration e2e emulator bench bench-emulator bench-faults bench-broadcast bench-alerts \
         test-localstack localstack-start localstack-stop template clean
 
 $(BIN)/python:
@@ -56,6 +56,9 @@ bench-faults: $(STAMP)
 
 bench-broadcast: $(STAMP)
 	$(BIN)/python bench/broadcast.py
+
+bench-alerts: $(STAMP)
+	$(BIN)/python bench/alerts.py
 
 # The LocalStack tier: starts its own LocalStack (no Docker) unless LOCALSTACK_ENDPOINT is set.
 test-localstack: $(STAMP)
