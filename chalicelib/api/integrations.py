@@ -35,6 +35,8 @@ from chalicelib.wiring import services
 
 integrations = Blueprint(__name__)
 
+# Alerts of one webhook call whose first notifications are sent before it is answered.
+ALERTS_SENT_AT_ONCE = 10
 ALERTMANAGER_SEVERITIES = {severity.value: severity for severity in AlertSeverity}
 ALERTMANAGER_SEVERITIES |= {"page": AlertSeverity.CRITICAL, "none": AlertSeverity.INFO}
 
@@ -219,12 +221,14 @@ def alertmanager_webhook(call: Call) -> Response:
     webhook: AlertmanagerWebhook = call.body
     topic = query.topic or (integration.topic if integration else "alerts")
     base_url = request_base_url(integrations.current_request)
+    # A large group is answered before its alerts notify: their timers send (seconds later).
+    run_now = len(webhook.alerts) <= ALERTS_SENT_AT_ONCE
     results = []
     for alert in webhook.alerts:
         event = _alertmanager_event(
             alert, webhook, topic=topic, integration=integration, base_url=base_url
         )
-        ingested = alerting.alerts.ingest(call.tenant, event)
+        ingested = alerting.alerts.ingest(call.tenant, event, run_now=run_now)
         results.append(
             AlertmanagerResult(
                 fingerprint=alert.fingerprint,

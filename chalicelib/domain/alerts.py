@@ -26,6 +26,7 @@ again shortly after, to cancel what its later pages queued.
 from __future__ import annotations
 
 import builtins
+import json
 import logging
 import re
 import uuid
@@ -133,7 +134,7 @@ def alert_content(alert: Alert, *, resolved: bool, ack_url: str | None) -> Conte
         "severity": alert.severity.value,
         "labels": dict(alert.labels),
     }
-    if alert.details is not None and len(repr(alert.details)) <= DETAILS_IN_DATA_LIMIT:
+    if alert.details is not None and len(json.dumps(alert.details)) <= DETAILS_IN_DATA_LIMIT:
         data["details"] = alert.details
     return Content(
         title=title,
@@ -175,9 +176,11 @@ class AlertService:
         self._public_url = public_url
 
     # --- events -------------------------------------------------------------------------------
-    def ingest(self, tenant_id: str, event: AlertEvent) -> Ingested:
+    def ingest(self, tenant_id: str, event: AlertEvent, *, run_now: bool = True) -> Ingested:
+        """Applies the event. ``run_now``: a new alert's first step is sent before this
+        returns (else the next run of the timers sends it: for large batches)."""
         if event.action is AlertAction.TRIGGER:
-            return self._trigger(tenant_id, event)
+            return self._trigger(tenant_id, event, run_now=run_now)
         if event.dedup_key is None:
             raise Invalid(["dedup_key"], f"required to {event.action.value}")
         alert = self._alerts.find_alert(tenant_id, event.dedup_key)
@@ -193,12 +196,13 @@ class AlertService:
             alert = self._alerts.get_alert(tenant_id, alert.id)
         return Ingested(event.dedup_key, alert)
 
-    def _trigger(self, tenant_id: str, event: AlertEvent) -> Ingested:
+    def _trigger(self, tenant_id: str, event: AlertEvent, *, run_now: bool) -> Ingested:
         if not event.summary:
             raise Invalid(["summary"], "required to trigger")
         key = event.dedup_key or uuid.uuid4().hex
         now = self._clock.now()
-        steps, repeat = self._steps(tenant_id, event)
+        steps: builtins.list[EscalationStep] | None = None
+        repeat = 0
         for _ in range(MAX_RACES):
             current = self._alerts.find_alert(tenant_id, key)
             if current is not None and current.status is not AlertStatus.RESOLVED:
@@ -210,6 +214,8 @@ class AlertService:
                 ):
                     return Ingested(key, current)
                 continue  # resolved meanwhile: this trigger opens a new alert
+            if steps is None:
+                steps, repeat = self._steps(tenant_id, event)
             alert = Alert(
                 tenant_id=tenant_id,
                 id=str(ULID.from_datetime(now)),
@@ -234,8 +240,18 @@ class AlertService:
                 ],
             )
             if self._alerts.create_alert(alert, replaces=current.id if current else None):
-                return Ingested(key, self.run(tenant_id, alert.id) or alert, created=True)
+                ran = self._run_safely(tenant_id, alert.id) if run_now else None
+                return Ingested(key, ran or alert, created=True)
         raise RuntimeError(f"alert {key}: too many concurrent triggers")
+
+    def _run_safely(self, tenant_id: str, alert_id: str) -> Alert | None:
+        """Runs what is due at once. A failure loses nothing: the alert's timer brings it back
+        to the scheduled function, and the event stays accepted."""
+        try:
+            return self.run(tenant_id, alert_id)
+        except Exception:
+            log.exception("alert %s/%s: left to its timer", tenant_id, alert_id)
+            return None
 
     @staticmethod
     def _trigger_detail(event: AlertEvent) -> str:
@@ -292,7 +308,7 @@ class AlertService:
         if changed is None:
             self.get(tenant_id, alert_id)
             raise Conflict("the alert is already resolved")
-        return self.run(tenant_id, alert_id) or changed
+        return self._run_safely(tenant_id, alert_id) or changed
 
     # --- reading ------------------------------------------------------------------------------
     def get(self, tenant_id: str, alert_id: str) -> Alert:
@@ -341,7 +357,7 @@ class AlertService:
                 ),
             )
             if woken:
-                self.run(tenant_id, alert_id)
+                self._run_safely(tenant_id, alert_id)
         return silence
 
     # --- running what is due -----------------------------------------------------------------

@@ -15,7 +15,14 @@ from chalicelib.models.alerts import (
     IntegrationKind,
     TimelineType,
 )
-from chalicelib.models.api import ShallowObject, SingleLine, WriteModel, _omit_none
+from chalicelib.models.api import (
+    MAX_JSON_DEPTH,
+    ShallowObject,
+    SingleLine,
+    WriteModel,
+    _omit_none,
+    json_depth,
+)
 from chalicelib.models.common import RecipientId, Timestamp, TopicName
 
 MAX_DETAILS_BYTES = 32 * 1024
@@ -244,6 +251,13 @@ class PagerDutyPayload(BaseModel):
     group: str | None = None
     class_: str | None = Field(default=None, alias="class")
     custom_details: Any = None
+
+    @field_validator("custom_details")
+    @classmethod
+    def _shallow_details(cls, value: Any) -> Any:
+        if json_depth(value) > MAX_JSON_DEPTH:
+            raise ValueError(f"nests deeper than {MAX_JSON_DEPTH} levels")
+        return value
 
 
 class PagerDutyEvent(BaseModel):
