@@ -43,8 +43,8 @@ class Taken:
 
 
 class AlertStore(Protocol):
-    def find_alert(self, tenant_id: str, dedup_key: str) -> Alert | None:
-        """The latest alert opened under the key (whatever its status)."""
+    def find_alert_id(self, tenant_id: str, dedup_key: str) -> str | None:
+        """The id of the latest alert opened under the key (whatever its status)."""
         ...
 
     def get_alert(self, tenant_id: str, alert_id: str) -> Alert | None: ...

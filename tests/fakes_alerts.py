@@ -50,9 +50,8 @@ class FakeAlertStore(FakeStore):
         return key
 
     # --- alerts -------------------------------------------------------------------------------
-    def find_alert(self, tenant_id: str, dedup_key: str) -> Alert | None:
-        alert_id = self.alert_keys.get((tenant_id, dedup_key))
-        return None if alert_id is None else self.get_alert(tenant_id, alert_id)
+    def find_alert_id(self, tenant_id: str, dedup_key: str) -> str | None:
+        return self.alert_keys.get((tenant_id, dedup_key))
 
     def get_alert(self, tenant_id: str, alert_id: str) -> Alert | None:
         alert = self.alerts.get((tenant_id, alert_id))

@@ -169,12 +169,12 @@ class DynamoAlertStore(DynamoStore):
         alert.silenced_by = item["sil_by"]["S"] if "sil_by" in item else None
         return alert
 
-    def find_alert(self, tenant_id: str, dedup_key: str) -> Alert | None:
+    def find_alert_id(self, tenant_id: str, dedup_key: str) -> str | None:
         response = self._db.get_item(
             TableName=self._table, Key=self._dedup_key(tenant_id, dedup_key), ConsistentRead=True
         )
         item = response.get("Item")
-        return None if item is None else self.get_alert(tenant_id, item["aid"]["S"])
+        return None if item is None else str(item["aid"]["S"])
 
     def get_alert(self, tenant_id: str, alert_id: str) -> Alert | None:
         item = self._get(f"T#{tenant_id}#A", alert_id)

@@ -98,7 +98,7 @@ def post_alert_event(call: Call) -> Response:
         202,
         AlertEventOut(
             dedup_key=ingested.dedup_key,
-            alert_id=ingested.alert.id if ingested.alert else None,
+            alert_id=ingested.alert_id,
         ),
     )
 

@@ -233,7 +233,7 @@ def alertmanager_webhook(call: Call) -> Response:
             AlertmanagerResult(
                 fingerprint=alert.fingerprint,
                 action="trigger" if event.action is AlertAction.TRIGGER else "resolve",
-                alert_id=ingested.alert.id if ingested.alert else None,
+                alert_id=ingested.alert_id,
             )
         )
     return reply(200, AlertmanagerOut(alerts=results))

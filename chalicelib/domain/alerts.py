@@ -100,7 +100,8 @@ class AlertEvent:
 @dataclass(frozen=True)
 class Ingested:
     dedup_key: str
-    alert: Alert | None
+    # The alert the event concerned; None when no alert was ever opened under the key.
+    alert_id: str | None
     created: bool = False
 
 
@@ -183,18 +184,18 @@ class AlertService:
             return self._trigger(tenant_id, event, run_now=run_now)
         if event.dedup_key is None:
             raise Invalid(["dedup_key"], f"required to {event.action.value}")
-        alert = self._alerts.find_alert(tenant_id, event.dedup_key)
-        if alert is None or alert.status is AlertStatus.RESOLVED:
+        alert_id = self._alerts.find_alert_id(tenant_id, event.dedup_key)
+        if alert_id is None:
             # As PagerDuty: acknowledging or resolving what is not open changes nothing.
-            return Ingested(event.dedup_key, alert)
+            return Ingested(event.dedup_key, None)
         try:
             if event.action is AlertAction.RESOLVE:
-                alert = self.resolve(tenant_id, alert.id, by=event.origin)
-            elif alert.status is AlertStatus.TRIGGERED:
-                alert = self.acknowledge(tenant_id, alert.id, by=event.origin)
+                self.resolve(tenant_id, alert_id, by=event.origin)
+            else:
+                self.acknowledge(tenant_id, alert_id, by=event.origin)
         except Conflict:
-            alert = self._alerts.get_alert(tenant_id, alert.id)
-        return Ingested(event.dedup_key, alert)
+            pass  # resolved already: nothing changes
+        return Ingested(event.dedup_key, alert_id)
 
     def _trigger(self, tenant_id: str, event: AlertEvent, *, run_now: bool) -> Ingested:
         if not event.summary:
@@ -204,16 +205,16 @@ class AlertService:
         steps: builtins.list[EscalationStep] | None = None
         repeat = 0
         for _ in range(MAX_RACES):
-            current = self._alerts.find_alert(tenant_id, key)
-            if current is not None and current.status is not AlertStatus.RESOLVED:
+            current = self._alerts.find_alert_id(tenant_id, key)
+            if current is not None:
                 entry = TimelineEntry(
                     at=now, type=TimelineType.RETRIGGERED, detail=self._trigger_detail(event)
                 )
                 if self._alerts.retrigger(
-                    tenant_id, current.id, entry, keep=TIMELINE_RETRIGGERS_UNTIL
+                    tenant_id, current, entry, keep=TIMELINE_RETRIGGERS_UNTIL
                 ):
                     return Ingested(key, current)
-                continue  # resolved meanwhile: this trigger opens a new alert
+                # Resolved (or gone): this trigger opens a new alert under the key.
             if steps is None:
                 steps, repeat = self._steps(tenant_id, event)
             alert = Alert(
@@ -239,9 +240,10 @@ class AlertService:
                     )
                 ],
             )
-            if self._alerts.create_alert(alert, replaces=current.id if current else None):
-                ran = self._run_safely(tenant_id, alert.id) if run_now else None
-                return Ingested(key, ran or alert, created=True)
+            if self._alerts.create_alert(alert, replaces=current):
+                if run_now:
+                    self._run_safely(tenant_id, alert.id)
+                return Ingested(key, alert.id, created=True)
         raise RuntimeError(f"alert {key}: too many concurrent triggers")
 
     def _run_safely(self, tenant_id: str, alert_id: str) -> Alert | None:
