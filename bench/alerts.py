@@ -9,7 +9,8 @@ Printed beside each goal:
 - escalation: how late step 2 (2 s after step 1) reaches its webhook (p50/p95), and whether any
   step 3 came after an acknowledge sent as soon as step 2 arrived (goal: none);
 - the stack's CPU while idle, with the local stage's one-second tick of `alert_timers` and
-  without it (a second stack, TOCSIN_LOCAL_TICK_SECONDS=0): what the tick costs.
+  without it (a second stack, TOCSIN_LOCAL_TICK_SECONDS=0, measured over the same seconds
+  once both have settled): what the tick costs.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ from tocsin_local.metering import percentile
 from tocsin_local.process_tree import descendants
 from tocsin_local.stack import StackInfo, StackProcess
 
-IDLE_SECONDS = 20.0
+IDLE_SECONDS = 30.0
+SETTLE_SECONDS = 20.0
 STEP_DELAY = 2.0
 
 
@@ -79,11 +81,16 @@ def cpu_seconds(root: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def idle_cpu(stack: StackProcess) -> float:
-    """Share of one core the stack's process tree uses while nothing is sent."""
-    start = cpu_seconds(stack.process.pid)
+def idle_cpu(*stacks: StackProcess) -> list[float]:
+    """Share of one core each stack's process tree uses while nothing is sent, measured over
+    the same seconds (a shared machine's load weighs on both alike)."""
+    time.sleep(SETTLE_SECONDS)
+    start = [cpu_seconds(stack.process.pid) for stack in stacks]
     time.sleep(IDLE_SECONDS)
-    return (cpu_seconds(stack.process.pid) - start) / IDLE_SECONDS
+    return [
+        (cpu_seconds(stack.process.pid) - before) / IDLE_SECONDS
+        for stack, before in zip(stacks, start, strict=True)
+    ]
 
 
 class Bench:
@@ -193,17 +200,16 @@ def main() -> None:
     try:
         bench = Bench(stack.wait_ready(), receiver)
         bench.setup()
-        ticking = idle_cpu(stack)
         bench.new_alerts(args.alerts)
         bench.retriggers(args.retriggers)
         bench.escalations(args.escalations)
+        quiet = run_stack({"TOCSIN_LOCAL_TICK_SECONDS": "0"})
+        try:
+            ticking, still = idle_cpu(stack, quiet)
+        finally:
+            quiet.stop()
     finally:
         stack.stop()
-    quiet = run_stack({"TOCSIN_LOCAL_TICK_SECONDS": "0"})
-    try:
-        still = idle_cpu(quiet)
-    finally:
-        quiet.stop()
     print(
         f"idle stack CPU          {ticking * 100:7.1f} % of a core with the 1 s tick, "
         f"{still * 100:.1f} % without ({IDLE_SECONDS:.0f} s each)"
