@@ -122,7 +122,8 @@ def alert_content(alert: Alert, *, resolved: bool, ack_url: str | None) -> Conte
         lines.append(alert.summary)
     if alert.source:
         lines.append(f"Source: {alert.source}")
-    lines.append(f"Severity: {alert.severity.value}")
+    if alert.severity.notification_severity.value != alert.severity.value:
+        lines.append(f"Alert severity: {alert.severity.value}")
     if alert.labels:
         lines.append(
             "Labels: "
@@ -139,7 +140,7 @@ def alert_content(alert: Alert, *, resolved: bool, ack_url: str | None) -> Conte
         data["details"] = alert.details
     return Content(
         title=title,
-        body=clip("\n".join(lines), BODY_LIMIT),
+        body=clip("\n".join(lines), BODY_LIMIT) or None,
         severity=alert.severity.notification_severity,
         category=ALERT_CATEGORY,
         data=data,
