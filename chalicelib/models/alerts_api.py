@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from chalicelib.models.alerts import (
     AlertSeverity,
@@ -27,9 +27,9 @@ from chalicelib.models.common import RecipientId, Timestamp, TopicName
 
 MAX_DETAILS_BYTES = 32 * 1024
 MAX_LABELS = 64
-LabelName = Annotated[
-    str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z_][A-Za-z0-9_.:-]*$")
-]
+# api.md's labels are `{str: str}`: any one-line name (Kubernetes' `app.kubernetes.io/name`,
+# Alertmanager's UTF-8 label names), not only Prometheus' classic `[A-Za-z_][A-Za-z0-9_]*`.
+LabelName = Annotated[SingleLine, Field(min_length=1, max_length=128)]
 LabelValue = Annotated[str, Field(max_length=1024)]
 DedupKey = Annotated[str, Field(min_length=1, max_length=255)]
 
@@ -54,10 +54,16 @@ def _labels_count(value: dict[str, str] | None) -> dict[str, str] | None:
 class AlertEventIn(WriteModel):
     action: Literal["trigger", "acknowledge", "resolve"]
     dedup_key: DedupKey | None = Field(
-        default=None, description="Generated on a trigger without one; required otherwise"
+        default=None,
+        validate_default=True,
+        description="Generated on a trigger without one; required otherwise",
     )
     summary: str | None = Field(
-        default=None, min_length=1, max_length=1024, description="Required to trigger"
+        default=None,
+        validate_default=True,
+        min_length=1,
+        max_length=1024,
+        description="Required to trigger",
     )
     source: SingleLine | None = Field(default=None, min_length=1, max_length=1024)
     severity: AlertSeverity | None = Field(default=None, description="Default: critical")
@@ -76,13 +82,22 @@ class AlertEventIn(WriteModel):
     def _details(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
         return _details_size(value)
 
-    @model_validator(mode="after")
-    def _needs(self) -> AlertEventIn:
-        if self.action == "trigger" and self.summary is None:
-            raise ValueError("summary is required to trigger")
-        if self.action != "trigger" and self.dedup_key is None:
-            raise ValueError(f"dedup_key is required to {self.action}")
-        return self
+    # Field validators (not one of the model), so that a missing field is reported at its
+    # own loc; ``action`` is declared first, so it is known here when it was valid.
+    @field_validator("dedup_key")
+    @classmethod
+    def _key_needed(cls, value: str | None, info: ValidationInfo) -> str | None:
+        action = info.data.get("action")
+        if value is None and action is not None and action != "trigger":
+            raise ValueError(f"required to {action}")
+        return value
+
+    @field_validator("summary")
+    @classmethod
+    def _summary_needed(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None and info.data.get("action") == "trigger":
+            raise ValueError("required to trigger")
+        return value
 
 
 class AlertEventOut(BaseModel):

@@ -249,8 +249,8 @@ def test_a_resolve_notifies_those_who_were_notified(
 @pytest.mark.parametrize(
     ("body", "loc"),
     [
-        ({"action": "trigger"}, ["body"]),
-        ({"action": "acknowledge"}, ["body"]),
+        ({"action": "trigger"}, ["body", "summary"]),
+        ({"action": "acknowledge"}, ["body", "dedup_key"]),
         ({"action": "page", "summary": "x"}, ["body", "action"]),
         ({"action": "trigger", "summary": "x", "severity": "loud"}, ["body", "severity"]),
         ({"action": "trigger", "summary": "x", "dedup_key": "k" * 256}, ["body", "dedup_key"]),
