@@ -8,8 +8,8 @@ STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
 .PHONY: run test lint typecheck unit integration e2e emulator bench bench-emulator bench-faults \
-        bench-broadcast bench-timers bench-cost bench-cold-start test-localstack test-deployed \
-        localstack-start localstack-stop template deploy destroy clean
+        bench-broadcast bench-timers bench-alerts bench-cost bench-cold-start test-localstack \
+        test-deployed localstack-start localstack-stop template deploy destroy clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -66,8 +66,12 @@ bench-cost: $(STAMP)
 # import app against import boto3 (fresh interpreters) and the code zip's size.
 bench-cold-start: $(STAMP)
 	$(BIN)/python bench/cold_start.py
+
 bench-timers: $(STAMP)
 	$(BIN)/python bench/timers.py
+
+bench-alerts: $(STAMP)
+	$(BIN)/python bench/alerts.py
 
 # The LocalStack tier: starts its own LocalStack (no Docker) unless LOCALSTACK_ENDPOINT is set.
 test-localstack: $(STAMP)

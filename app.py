@@ -7,9 +7,11 @@ from typing import Any
 
 from chalice.app import CloudWatchEvent, Rate, SQSEvent
 
-from chalicelib import logs, triggers
+from chalicelib import alert_triggers, logs, triggers
+from chalicelib.api.alerts import alerts
 from chalicelib.api.front_door import FrontDoorApp
 from chalicelib.api.gateway import http_middleware, install_catch_alls, system
+from chalicelib.api.integrations import integrations
 from chalicelib.api.notifications import notifications
 from chalicelib.api.preferences import preferences
 from chalicelib.api.recipients import recipients
@@ -30,6 +32,8 @@ app.register_blueprint(notifications)
 app.register_blueprint(topics)
 app.register_blueprint(preferences)
 app.register_blueprint(templates)
+app.register_blueprint(alerts)
+app.register_blueprint(integrations)
 
 
 # One queue and one function per channel: a slow or failing channel never holds up another.
@@ -68,6 +72,13 @@ def find_timers(event: CloudWatchEvent) -> dict[str, int]:
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="sweep")
 def sweep(event: CloudWatchEvent) -> dict[str, int]:
     return triggers.sweep(event.context)
+
+
+# Alerts' escalation steps, silence ends and resolution notices, from their stored timers. The
+# local stage's stack fires it every second too (its delays are seconds; a rate is a minute).
+@app.schedule(Rate(1, unit=Rate.MINUTES), name="alert_timers")
+def alert_timers(event: CloudWatchEvent) -> dict[str, int]:
+    return alert_triggers.alert_timers(event.context)
 
 
 install_catch_alls(app)

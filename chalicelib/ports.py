@@ -272,6 +272,13 @@ class NotificationStore(Protocol):
 
     def cancel_notification(self, tenant_id: str, notification_id: str, at: datetime) -> None: ...
 
+    def cancel_unsent_deliveries(self, tenant_id: str, notification_id: str, now: datetime) -> int:
+        """Every open delivery of the notification (pending, retrying, scheduled) that no
+        attempt holds right now becomes ``skipped`` with reason ``cancelled``, its counts moved
+        in the same write; returns how many. A send already under way is left to finish.
+        (Used when an alert is acknowledged or resolved.)"""
+        ...
+
 
 class DeliveryStore(Protocol):
     def get_delivery(self, key: DeliveryKey) -> Delivery | None: ...

@@ -71,6 +71,20 @@ class Settings(BaseSettings):
     # Where injected faults are written down (one JSON line each), for the fault tests.
     fault_journal: str | None = None
 
+    # Alerting. The API's public base URL, for the acknowledge links of alert notifications
+    # (default: the address of the request that triggered the alert).
+    public_url: str | None = None
+    # How long an acknowledge link stays valid (it also stops working once its alert resolves).
+    ack_link_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    # Rate limits (api.md, Rate limits): events a window, per integration (as PagerDuty: 120 a
+    # minute) and per tenant (notifications, alert events and webhook calls together).
+    rate_limit_window_seconds: int = Field(default=60, ge=1, le=3600)
+    rate_limit_integration: int = Field(default=120, ge=1)
+    rate_limit_tenant: int = Field(default=6000, ge=1)
+    # A topic notification still fanning out when its alert was acknowledged is looked at again
+    # after this long, to cancel what its later pages queued.
+    alert_recheck_seconds: float | None = None
+
     @property
     def is_local(self) -> bool:
         return self.stage is Stage.LOCAL
@@ -109,6 +123,12 @@ class Settings(BaseSettings):
         if self.endpoint_disable_after_seconds is not None:
             return self.endpoint_disable_after_seconds
         return 60.0 if self.is_local else 5 * 24 * 3600.0
+
+    @property
+    def alert_recheck(self) -> float:
+        if self.alert_recheck_seconds is not None:
+            return self.alert_recheck_seconds
+        return 2.0 if self.is_local else 30.0
 
     @property
     def sweep_grace(self) -> float:

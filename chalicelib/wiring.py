@@ -61,6 +61,7 @@ from chalicelib.ports import (
     TenantStore,
 )
 from chalicelib.settings import Settings, get_settings
+from chalicelib.wiring_alerts import AlertServices, build_alerting
 
 ALL_CHANNELS = frozenset(Channel)
 TENANT_CACHE_SECONDS = 60.0
@@ -81,6 +82,8 @@ class Services:
     preferences: PreferenceService
     templates: TemplateService
     scheduler: Scheduler
+    # Alerts, silences, escalation policies, integrations, rate limits (chalicelib.wiring_alerts).
+    alerting: AlertServices
 
 
 class TenantCache:
@@ -339,6 +342,7 @@ def build_services(settings: Settings) -> Services:
             sweep_grace=grace,
             close_digest=digests.close,
         ),
+        alerting=build_alerting(settings, notifications=notifications, clock=clock),
     )
 
 

@@ -6,7 +6,8 @@ chalicelib/adapters and chalicelib/triggers before changing them):
 
 - ``api_handler``: every store operation of the HTTP API (tenants and keys, recipients and
   their webhook health, subscriptions, notifications with their deliveries and idempotency
-  records, the inbox, dead letters and their retry), queries on the table and both indexes,
+  records, the inbox, dead letters and their retry, alerts, silences, escalation policies,
+  integrations and rate-limit counters), queries on the table and both indexes,
   batch reads (the inbox's notifications), publishing accepted notifications to the topic, and
   queueing retried deliveries on the channel queues.
 - ``deliver_<channel>``: reads and conditional writes of deliveries, notifications, tenants and
@@ -28,6 +29,9 @@ chalicelib/adapters and chalicelib/triggers before changing them):
 - ``find_timers``: queries of the timers' minute partitions, the timer cursor, and sending
   timers to the timers queue.
 - ``api_handler`` and ``fanout`` also write timers and send them to the timers queue.
+- ``alert_timers``: queries of the table (due timers, a notification's deliveries, silences),
+  reads, writes and deletes of alerts, their timers, notifications and their deliveries
+  (cancelling what an acknowledge stops), and publishing the notifications alerts send.
 
 DynamoDB authorises each item of ``TransactWriteItems`` as the ``PutItem``/``DeleteItem``/
 ``UpdateItem`` it contains; there is no IAM action for the transaction itself. The operator CLI's
@@ -146,6 +150,10 @@ def function_grants(definition: Definition) -> dict[str, tuple[Grant, ...]]:
             TableGrant(table, ("Query",), index=GSI_SWEEP),
             topic,
             *enqueue,
+        ),
+        "alert_timers": (
+            TableGrant(table, ("GetItem", "PutItem", "DeleteItem", "UpdateItem", "Query")),
+            topic,
         ),
     }
     senders: dict[Channel, tuple[Grant, ...]] = {

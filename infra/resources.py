@@ -156,7 +156,7 @@ def definition(stage: Stage) -> Definition:
     settings = stage_settings(stage)
     queues: list[Queue] = []
     subscriptions: list[Subscription] = []
-    functions = ["api_handler", "sweep", "fanout", "timers", "find_timers"]
+    functions = ["api_handler", "sweep", "fanout", "timers", "find_timers", "alert_timers"]
     for channel in QUEUED_CHANNELS:
         function = f"deliver_{channel.value}"
         functions.append(function)

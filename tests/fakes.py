@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from chalicelib.adapters.dynamodb import cancelled_delivery
 from chalicelib.domain.topics import first_word
 from chalicelib.models.common import Channel, DeliveryStatus
 from chalicelib.models.messages import DeadLetterMessage, DeliveryMessage, FanoutMessage
@@ -399,6 +400,25 @@ class FakeStore:
     def cancel_notification(self, tenant_id: str, notification_id: str, at: datetime) -> None:
         notification = self.notifications[(tenant_id, notification_id)]
         notification.cancelled_at = notification.cancelled_at or at
+
+    def cancel_unsent_deliveries(self, tenant_id: str, notification_id: str, now: datetime) -> int:
+        cancelled = 0
+        keys = [
+            key
+            for key in self.deliveries
+            if key.tenant_id == tenant_id and key.notification_id == notification_id
+        ]
+        for key in keys:
+            self._before_write()
+            stored = self.deliveries[key]
+            leased = stored.lease_until is not None and stored.lease_until > now
+            if stored.status.is_final or leased:
+                continue
+            updated = cancelled_delivery(stored)
+            self.deliveries[key] = updated
+            self._count(updated, {stored.status: -1, DeliveryStatus.SKIPPED: 1})
+            cancelled += 1
+        return cancelled
 
     # --- deliveries ---------------------------------------------------------------------------
     def get_delivery(self, key: DeliveryKey) -> Delivery | None:

@@ -31,6 +31,9 @@ milliseconds.
 A notification keeps its deliveries' counts by status (``n_*``, changed only by ``ADD`` in the
 same transaction as the delivery they concern); a one-recipient notification also keeps a copy
 of each delivery's state (``dlv``), so that reading it is one ``GetItem``.
+
+Alerting's items (alerts, their keys and timers, silences, escalation policies, integrations,
+rate-limit counters) share the table; their layout is in ``chalicelib.adapters.dynamodb_alerts``.
 """
 
 from __future__ import annotations
@@ -252,6 +255,25 @@ def subscription_match_item(subscription: Subscription) -> Item:
         ),
         "doc": _s(subscription.model_dump_json()),
     }
+
+
+def _leased(delivery: Delivery, now: datetime) -> bool:
+    return delivery.lease_until is not None and delivery.lease_until > now
+
+
+def cancelled_delivery(delivery: Delivery) -> Delivery:
+    """An open delivery cancelled before it was sent: ``skipped``, reason ``cancelled``."""
+    updated = delivery.model_copy()
+    updated.status = DeliveryStatus.SKIPPED
+    updated.reason = Reason.CANCELLED
+    updated.last_error = "cancelled before it was sent" + (
+        f" (last error: {delivery.last_error})" if delivery.last_error else ""
+    )
+    updated.next_attempt_at = None
+    updated.lease_token = None
+    updated.lease_until = None
+    updated.sweep_at = None
+    return updated
 
 
 def _public_delivery(delivery: Delivery) -> str:
@@ -773,6 +795,57 @@ class DynamoStore:
             ConditionExpression="attribute_exists(pk)",
             ExpressionAttributeValues={":at": _ms(at)},
         )
+
+    def cancel_unsent_deliveries(self, tenant_id: str, notification_id: str, now: datetime) -> int:
+        cancelled = 0
+        cursor = None
+        while True:
+            page = self._page(
+                None,
+                delivery_pk(tenant_id, notification_id),
+                100,
+                cursor,
+                self._delivery,
+                newest_first=False,
+            )
+            for delivery in page.items:
+                if not delivery.status.is_final and not _leased(delivery, now):
+                    cancelled += self._cancel_delivery(delivery, now)
+            cursor = page.next_cursor
+            if cursor is None:
+                return cancelled
+
+    def _cancel_delivery(self, delivery: Delivery, now: datetime) -> int:
+        """1 when the delivery was cancelled, 0 when it moved or was leased meanwhile."""
+        updated = cancelled_delivery(delivery)
+        put: dict[str, Any] = {
+            "TableName": self._table,
+            "Item": self._delivery_item(updated),
+            "ConditionExpression": (
+                "st = :previous AND (attribute_not_exists(lease_until) OR lease_until <= :now)"
+            ),
+            "ExpressionAttributeValues": {
+                ":previous": _s(delivery.status.value),
+                ":now": _ms(now),
+            },
+        }
+        update = self._count_update(
+            delivery.tenant_id,
+            delivery.notification_id,
+            moves={delivery.status: -1, DeliveryStatus.SKIPPED: 1},
+            attempted=0,
+            inline=[updated] if updated.inline else [],
+        )
+        assert update is not None
+        try:
+            self._transact(
+                cast("list[TransactWriteItemTypeDef]", [{"Put": put}, {"Update": update}])
+            )
+        except ClientError as error:
+            if _cancel_reasons(error)[:1] == ["ConditionalCheckFailed"]:
+                return 0
+            raise
+        return 1
 
     # --- deliveries ---------------------------------------------------------------------------
     def get_delivery(self, key: DeliveryKey) -> Delivery | None:

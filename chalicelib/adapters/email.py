@@ -33,13 +33,23 @@ def render_text(content: Content) -> str:
     if content.body:
         lines += ["", content.body]
     lines += ["", f"Severity: {content.severity.value}"]
+    if content.alert is not None:
+        lines += [f"Alert: {content.alert.id} ({content.alert.status})"]
+        if content.alert.ack_url and content.alert.status != "resolved":
+            lines += [f"Acknowledge: {content.alert.ack_url}"]
     return "\n".join(lines) + "\n"
 
 
 def render_html(content: Content) -> str:
     body = f"<p>{html.escape(content.body)}</p>" if content.body else ""
+    alert = ""
+    if content.alert is not None:
+        alert = f"<p>Alert {html.escape(content.alert.id)} ({content.alert.status})</p>"
+        if content.alert.ack_url and content.alert.status != "resolved":
+            url = html.escape(content.alert.ack_url, quote=True)
+            alert += f'<p><a href="{url}">Acknowledge</a></p>'
     return (
-        f"<html><body><h1>{html.escape(content.title)}</h1>{body}"
+        f"<html><body><h1>{html.escape(content.title)}</h1>{body}{alert}"
         f"<p><small>Severity: {content.severity.value}</small></p></body></html>"
     )
 

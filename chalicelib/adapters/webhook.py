@@ -165,6 +165,8 @@ def webhook_payload(outgoing: Outgoing) -> str:
     }
     if outgoing.topic is not None:
         payload["topic"] = outgoing.topic
+    if content.alert is not None:
+        payload["alert"] = content.alert.model_dump(mode="json")
     return json.dumps(
         payload,
         separators=(",", ":"),

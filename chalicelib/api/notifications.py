@@ -38,11 +38,12 @@ LOCATION = {"Location": "/v1/notifications/{id}"}
     tag="notifications",
     success={202: NotificationOut, 200: NotificationOut},
     body=NotificationIn,
-    errors=(409,),
+    errors=(409, 429),
     request_headers={"Idempotency-Key": "Same meaning as the body's idempotency_key (24 h)"},
     response_headers=LOCATION,
 )
 def create_notification(call: Call) -> Response:
+    services().alerting.rate_limits.admit(call.tenant)
     request: NotificationIn = call.body
     command = SendNotification(
         content=Content(

@@ -6,6 +6,7 @@ from chalicelib.domain.recipients import RecipientDetails, masked
 from chalicelib.domain.status import status_of
 from chalicelib.domain.topics import SubscriptionDetails
 from chalicelib.models.api import (
+    AlertRefOut,
     DeadLetterOut,
     DeliveryCountsOut,
     DeliveryOut,
@@ -21,6 +22,7 @@ from chalicelib.models.api import (
 )
 from chalicelib.models.common import NotificationStatus
 from chalicelib.models.stored import (
+    Content,
     DeadLetter,
     Delivery,
     InboxItem,
@@ -105,6 +107,7 @@ def notification_out(
         email=None if content.email is None else EmailPartsOut(**content.email.model_dump()),
         sms=content.sms,
         digest=digest_out(notification),
+        alert=alert_ref_out(content),
         delivery_counts=DeliveryCountsOut.model_validate(notification.counts.model_dump()),
         recipients=notification.recipients,
         deliveries=None if deliveries is None else [delivery_out(d) for d in deliveries],
@@ -137,7 +140,14 @@ def inbox_item_out(item: InboxItem) -> InboxItemOut:
         data=content.data,
         created_at=item.created_at,
         read_at=item.read_at,
+        alert=alert_ref_out(content),
     )
+
+
+def alert_ref_out(content: Content) -> AlertRefOut | None:
+    if content.alert is None:
+        return None
+    return AlertRefOut.model_validate(content.alert.model_dump())
 
 
 def dead_letter_out(letter: DeadLetter) -> DeadLetterOut:

@@ -324,6 +324,9 @@ class NotificationOut(Model):
         default=None, exclude_if=_omit_none, description="SMS text a template rendered"
     )
     digest: DigestOut | None = Field(default=None, exclude_if=_omit_none)
+    alert: AlertRefOut | None = Field(
+        default=None, exclude_if=_omit_none, description="The alert it was sent for"
+    )
     delivery_counts: DeliveryCountsOut
     recipients: int = Field(description="Distinct recipients with at least one delivery")
     deliveries: list[DeliveryOut] | None = Field(
@@ -343,6 +346,13 @@ class NotificationPage(Model):
     next: str | None
 
 
+class AlertRefOut(Model):
+    id: str
+    dedup_key: str
+    status: Literal["triggered", "acknowledged", "resolved"]
+    ack_url: str | None
+
+
 class InboxItemOut(Model):
     notification_id: str
     title: str
@@ -352,6 +362,9 @@ class InboxItemOut(Model):
     data: dict[str, Any] | None
     created_at: Timestamp
     read_at: Timestamp | None
+    alert: AlertRefOut | None = Field(
+        default=None, exclude_if=_omit_none, description="The alert it was sent for"
+    )
 
 
 class InboxPage(Model):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 
@@ -86,6 +86,16 @@ class EmailContent(Stored):
     html: str | None = None
 
 
+class AlertRef(Stored):
+    """The alert a notification was sent for (see chalicelib.domain.alerts)."""
+
+    id: str
+    dedup_key: str
+    status: Literal["triggered", "acknowledged", "resolved"]
+    # A signed link that acknowledges the alert (GET shows a page, POST acknowledges).
+    ack_url: str | None = None
+
+
 class Content(Stored):
     """What a notification says: the same for each of its deliveries (unless a template made
     a delivery's own, see ``Delivery.content``)."""
@@ -97,6 +107,8 @@ class Content(Stored):
     data: dict[str, Any] | None = None
     email: EmailContent | None = None
     sms: str | None = None
+    # Set on the notifications an alert sends.
+    alert: AlertRef | None = None
 
 
 class DigestSpec(Stored):

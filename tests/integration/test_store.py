@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from chalicelib.adapters.dynamodb import DynamoStore
-from chalicelib.models.common import Channel, DeliveryStatus, PushPlatform, Severity
+from chalicelib.models.common import Channel, DeliveryStatus, PushPlatform, Reason, Severity
 from chalicelib.models.preferences import (
     RecipientPreferences,
     TenantCategoryPreference,
@@ -755,3 +755,48 @@ def test_preferences_are_stored_alone_and_templates_list_by_name(store: Store, t
     assert store.delete_template(tenant, "a")
     assert not store.delete_template(tenant, "a")
     assert store.get_template(tenant, "a") is None
+
+
+def test_cancelling_unsent_deliveries_skips_the_open_and_unleased_only(
+    store: Store, tenant: str
+) -> None:
+    # GIVEN a notification with a pending, a leased, a retrying and a delivered delivery
+    nid = notification(tenant).id
+    with_deliveries(
+        store,
+        tenant,
+        delivery(tenant, nid, channel=Channel.WEBHOOK),
+        delivery(tenant, nid, channel=Channel.EMAIL, address="a@example.com"),
+        delivery(tenant, nid, channel=Channel.SMS, status=DeliveryStatus.RETRYING, attempts=1),
+        delivery(tenant, nid, channel=Channel.INBOX, status=DeliveryStatus.DELIVERED),
+    )
+    leased = DeliveryKey(tenant, nid, "alice", Channel.EMAIL)
+    until = NOW + timedelta(seconds=20)
+    assert store.claim(leased, token="a", now=NOW, until=until, sweep_at=until) is not None
+    # WHEN its unsent deliveries are cancelled
+    cancelled = store.cancel_unsent_deliveries(tenant, nid, NOW)
+    # THEN the pending and retrying ones are skipped (reason cancelled), counts and copy moved
+    assert cancelled == 2
+    stored = store.get_notification(tenant, nid)
+    assert stored is not None
+    assert stored.counts == Counts(pending=1, skipped=2, delivered=1)
+    assert stored.deliveries is not None
+    by_channel = {d.channel: d for d in stored.deliveries}
+    assert (by_channel[Channel.WEBHOOK].status, by_channel[Channel.WEBHOOK].reason) == (
+        DeliveryStatus.SKIPPED,
+        Reason.CANCELLED,
+    )
+    assert by_channel[Channel.SMS].status is DeliveryStatus.SKIPPED
+    assert by_channel[Channel.EMAIL].status is DeliveryStatus.PENDING
+    # AND a claim finds the cancelled ones final; a second pass cancels nothing more
+    webhook = store.claim(
+        DeliveryKey(tenant, nid, "alice", Channel.WEBHOOK),
+        token="b",
+        now=NOW,
+        until=until,
+        sweep_at=until,
+    )
+    assert webhook is not None
+    assert not webhook.held
+    assert store.cancel_unsent_deliveries(tenant, nid, NOW) == 0
+    assert store.cancel_unsent_deliveries(tenant, nid, until) == 1

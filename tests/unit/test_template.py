@@ -622,6 +622,7 @@ def test_the_command_writes_the_template_of_the_stage(tmp_path: Path) -> None:
     ]
     assert sorted(functions) == [
         "tocsin-prod",
+        "tocsin-prod-alert_timers",
         "tocsin-prod-deliver_apprise",
         "tocsin-prod-deliver_discord",
         "tocsin-prod-deliver_email",
