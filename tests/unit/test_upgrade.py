@@ -95,7 +95,7 @@ def test_one_new_index_per_update_passes_two_are_refused(deployed: Json) -> None
 def test_an_index_whose_keys_change_is_refused(deployed: Json) -> None:
     new = copy.deepcopy(deployed)
     index = table_of(new)["Properties"]["GlobalSecondaryIndexes"][0]
-    index["Projection"] = {"ProjectionType": "KEYS_ONLY"}
+    index["Projection"] = {"ProjectionType": "ALL"}
 
     [problem] = refusals(deployed, new)
 
