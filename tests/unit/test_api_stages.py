@@ -138,3 +138,24 @@ def get_json(client: Client, key: str) -> dict[str, Any]:
     assert response.status_code == 200, response.get_data(as_text=True)
     result: dict[str, Any] = json.loads(response.get_data(as_text=True))
     return result
+
+
+def test_push_is_unavailable_in_a_stage_without_platform_applications(
+    dev_services: Services, client: Client
+) -> None:
+    # GIVEN a stage whose settings name no push platform application, and a recipient with a token
+    assert stage_settings(Stage.DEV).push_applications == {}
+    key = dev_services.tenants.issue_key("acme").api_key
+    put_json(client, key, {"push_tokens": [{"platform": "fcm", "token": "device-1"}]})
+    # WHEN a notification goes to its default channels
+    response = client.post(
+        "/v1/notifications",
+        data=json.dumps({"recipient_id": "alice", "title": "Deploy done"}),
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+    )
+    # THEN push is a channel this deployment does not send: skipped, never failed
+    assert response.status_code == 202, response.get_data(as_text=True)
+    push = {
+        item["channel"]: item for item in json.loads(response.get_data(as_text=True))["deliveries"]
+    }["push"]
+    assert (push["status"], push.get("reason")) == ("skipped", "channel_unavailable")
