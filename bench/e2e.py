@@ -224,7 +224,7 @@ def channel_latencies(api: str, key: str, base: str, rounds: int) -> dict[str, l
     session.put(
         f"{api}/v1/recipients/channels",
         json={
-            "webhook_url": f"{base}/hook",
+            "webhook_url": f"{base}/channels/webhook",  # not /hook: the first phase counts those
             "slack_webhook_url": f"{base}/slack",
             "teams_webhook_url": f"{base}/teams",
             "discord_webhook_url": f"{base}/discord",
