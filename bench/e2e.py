@@ -21,7 +21,7 @@ speed from concurrent clients. Prints:
   core one.
 
     python bench/e2e.py [--notifications 2000] [--rate 10] [--clients 16] [--channel-rounds 20]
-    python bench/e2e.py --imports-only
+    python bench/e2e.py --imports-only [--imports-baseline DIR]
 """
 
 from __future__ import annotations
@@ -224,7 +224,7 @@ def channel_latencies(api: str, key: str, base: str, rounds: int) -> dict[str, l
     session.put(
         f"{api}/v1/recipients/channels",
         json={
-            "webhook_url": f"{base}/hook",
+            "webhook_url": f"{base}/channels/webhook",  # not /hook: the first phase counts those
             "slack_webhook_url": f"{base}/slack",
             "teams_webhook_url": f"{base}/teams",
             "discord_webhook_url": f"{base}/discord",
@@ -298,8 +298,11 @@ print(json.dumps({"import_app": imported - begun, "deliver": ready - begun,
 """
 
 
-def cold_imports(project_dir: Path = ROOT, runs: int = 5) -> dict[str, float | bool]:
-    """Median seconds over fresh interpreters (what a Lambda cold start imports)."""
+def cold_imports(
+    project_dir: Path = ROOT, runs: int = 5, *, apprise: bool = True
+) -> dict[str, float | bool]:
+    """Median seconds over fresh interpreters (what a Lambda cold start imports).
+    ``apprise``: also time deliver_apprise's (False for a checkout without the channel)."""
     env = {
         **os.environ,
         "TOCSIN_STAGE": "local",
@@ -308,35 +311,52 @@ def cold_imports(project_dir: Path = ROOT, runs: int = 5) -> dict[str, float | b
         "AWS_SECRET_ACCESS_KEY": "testing",
     }
     samples: list[dict[str, Any]] = []
-    for index in range(runs * 2):
+    for index in range(runs * 2 if apprise else runs):
+        with_apprise = apprise and index % 2 == 1
         command = [sys.executable, "-c", IMPORT_PROBE]
-        if index % 2:
+        if with_apprise:
             command.append("--apprise")
         done = subprocess.run(
             command, cwd=project_dir, env=env, capture_output=True, text=True, check=True
         )
-        samples.append({**json.loads(done.stdout.strip().splitlines()[-1]), "apprise": index % 2})
+        samples.append(
+            {**json.loads(done.stdout.strip().splitlines()[-1]), "apprise": with_apprise}
+        )
     core = [sample for sample in samples if not sample["apprise"]]
-    with_apprise = [sample for sample in samples if sample["apprise"]]
-    return {
+    with_apprise_samples = [sample for sample in samples if sample["apprise"]]
+    result: dict[str, float | bool] = {
         "import_app": statistics.median(s["import_app"] for s in core),
         "deliver": statistics.median(s["deliver"] for s in core),
-        "deliver_apprise": statistics.median(s["deliver_apprise"] for s in with_apprise),
         "core_loaded_apprise": any(s["core_loaded_apprise"] for s in samples),
     }
+    if with_apprise_samples:
+        result["deliver_apprise"] = statistics.median(
+            s["deliver_apprise"] for s in with_apprise_samples
+        )
+    return result
 
 
-def report_imports() -> None:
+def report_imports(baseline: Path | None = None) -> None:
+    """``baseline``: another checkout (the code before the new channels, e.g. ``git archive
+    main``) whose core figures are printed beside, measured in turn with the same interpreter."""
     imports = cold_imports()
+    before = cold_imports(baseline, apprise=False) if baseline is not None else None
+
+    def row(label: str, name: str) -> None:
+        line = f"    {label:<42}{float(imports[name]) * 1000:7.0f} ms"
+        if before is not None and name in before:
+            line += f"   (before: {float(before[name]) * 1000:5.0f} ms)"
+        print(line)
+
     print("  cold-start imports (median of fresh interpreters):")
-    print(f"    import app                                {imports['import_app'] * 1000:7.0f} ms")
-    print(f"    a core deliver function (app + services)  {imports['deliver'] * 1000:7.0f} ms")
-    print(
-        f"    deliver_apprise (the same + Apprise)      {imports['deliver_apprise'] * 1000:7.0f} ms"
-    )
+    row("import app", "import_app")
+    row("a core deliver function (app + services)", "deliver")
+    row("deliver_apprise (the same + Apprise)", "deliver_apprise")
     print(
         f"    Apprise loaded by a core deliver function: {'yes' if imports['core_loaded_apprise'] else 'no'}"
     )
+    if baseline is not None:
+        print(f"    (before: {baseline})")
 
 
 def report_channels(latencies: dict[str, list[float]]) -> None:
@@ -368,9 +388,14 @@ def main() -> None:
         "--channel-rounds", type=int, default=20, help="notifications of the per-channel phase"
     )
     parser.add_argument("--imports-only", action="store_true", help="only the cold-start imports")
+    parser.add_argument(
+        "--imports-baseline",
+        type=Path,
+        help="a checkout to compare the cold-start imports with (e.g. main, from git archive)",
+    )
     args = parser.parse_args()
     if args.imports_only:
-        report_imports()
+        report_imports(args.imports_baseline)
         return
     steady_count = args.notifications // 2
     burst_count = args.notifications - steady_count
@@ -453,7 +478,7 @@ def main() -> None:
         print(f"  stack start (command -> /health 200): {start_seconds:5.2f} s")
         print(f"  peak RSS of the stack (all processes): {peak_rss:6.0f} MB")
         report_channels(latencies)
-    report_imports()
+    report_imports(args.imports_baseline)
     ceiling = moto_ceiling()
     print(
         f"  raw moto ceiling, SQS send+receive+delete in batches of 10: {ceiling:6.0f} messages/s"

@@ -64,6 +64,16 @@ from chalicelib.settings import Settings, get_settings
 from chalicelib.wiring_alerts import AlertServices, build_alerting
 
 ALL_CHANNELS = frozenset(Channel)
+
+
+def enabled_channels(settings: Settings) -> frozenset[Channel]:
+    """The channels this deployment sends: push only once a platform application is set (api.md:
+    a channel a deployment does not send is skipped, ``channel_unavailable``, not failed)."""
+    if settings.push_applications:
+        return ALL_CHANNELS
+    return ALL_CHANNELS - {Channel.PUSH}
+
+
 TENANT_CACHE_SECONDS = 60.0
 
 
@@ -242,7 +252,7 @@ def build_services(settings: Settings) -> Services:
         recipients=store,
         publisher=ports.publisher,
         clock=clock,
-        enabled_channels=ALL_CHANNELS,
+        enabled_channels=enabled_channels(settings),
         idempotency_window=timedelta(seconds=settings.idempotency_window_seconds),
         sweep_grace=grace,
         planning=Planning(
@@ -303,7 +313,7 @@ def build_services(settings: Settings) -> Services:
             recipients=store,
             publisher=ports.publisher,
             clock=clock,
-            enabled_channels=ALL_CHANNELS,
+            enabled_channels=enabled_channels(settings),
             page_size=settings.fanout_page_size,
             sweep_grace=grace,
             audience=notifications.audience,

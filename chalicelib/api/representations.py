@@ -34,9 +34,10 @@ from chalicelib.models.stored import (
 from chalicelib.ports import Matched
 
 
-def recipient_out(recipient: Recipient, *, mask: bool = True) -> RecipientOut:
-    """``mask``: secret addresses masked, as every reply but the storing PUT's shows them."""
-    shown = masked(recipient) if mask else recipient
+def recipient_out(recipient: Recipient, *, given: RecipientDetails | None = None) -> RecipientOut:
+    """Secret addresses masked; ``given``: the PUT's details, whose whole addresses (the ones it
+    stored) its reply shows as given."""
+    shown = masked(recipient, given)
     out = RecipientOut.model_validate(
         shown.model_dump(exclude={"tenant_id", "webhook_failing_since", "webhook_disabled_at"})
     )

@@ -40,16 +40,22 @@ class RecipientDetails:
     apprise_urls: list[str] | None = field(default=None)
 
 
-def masked(recipient: Recipient) -> Recipient:
-    """The recipient as replies show it after the PUT that stored it: the addresses that carry
-    a secret (chat webhook URLs, Apprise URLs) masked."""
+def masked(recipient: Recipient, given: RecipientDetails | None = None) -> Recipient:
+    """The recipient as replies show it: the addresses that carry a secret (chat webhook URLs,
+    Apprise URLs) masked. ``given``: the details of the PUT whose reply this is; an address it
+    gave whole (and so stored) is shown whole, one it sent back masked (to keep the stored one)
+    stays masked."""
     shown = recipient.model_copy()
     for name in CHAT_URL_FIELDS.values():
         url = getattr(recipient, name)
-        if url is not None:
+        if url is not None and (given is None or getattr(given, name) != url):
             setattr(shown, name, mask_chat_url(url))
     if recipient.apprise_urls is not None:
-        shown.apprise_urls = [mask_apprise_url(url) for url in recipient.apprise_urls]
+        whole = (given.apprise_urls or []) if given is not None else []
+        shown.apprise_urls = [
+            url if index < len(whole) and whole[index] == url else mask_apprise_url(url)
+            for index, url in enumerate(recipient.apprise_urls)
+        ]
     return shown
 
 
