@@ -23,7 +23,7 @@ from chalicelib.domain.apprise_targets import (
 from chalicelib.domain.chat_targets import check_chat_url
 from chalicelib.domain.webhook_targets import RefusedTarget
 from chalicelib.models.common import Channel, Severity
-from chalicelib.models.stored import Content
+from chalicelib.models.stored import AlertRef, Content
 from chalicelib.ports import Outgoing
 from tests.chat_receivers import discord_errors, slack_errors, teams_errors
 
@@ -128,6 +128,16 @@ def test_the_link_back_is_the_notifications_data_url() -> None:
         notification_id="n1", created_at=NOW, content=Content(title="t", data={"url": "ftp://x"})
     )
     assert view_of(not_a_link).link is None
+
+
+def test_an_alerts_notification_carries_its_acknowledge_link() -> None:
+    alert = AlertRef(
+        id="a1", dedup_key="disk", status="triggered", ack_url="https://t.example.com/ack/x"
+    )
+    outgoing = Outgoing(
+        notification_id="n1", created_at=NOW, content=Content(title="t", alert=alert)
+    )
+    assert view_of(outgoing).ack_url == "https://t.example.com/ack/x"
 
 
 def test_cut_measures_bytes_when_asked() -> None:
