@@ -92,6 +92,8 @@ class FaultReport:
     runner_restarts: int = 0
     seconds: float = 0.0
     inconsistent: list[str] = field(default_factory=list)
+    # What the lost ones showed at the end (their status, and whether the receiver had a 2xx).
+    lost_as: Counter[str] = field(default_factory=Counter)
 
     @property
     def retries(self) -> int:
@@ -109,6 +111,7 @@ class FaultReport:
             f"unexplained {len(self.unexplained_duplicates)})\n"
             f"webhook requests {self.webhook_requests} (retries {self.retries}), runner restarts "
             f"{self.runner_restarts}, {self.seconds:.1f} s\ninjected: {injected}"
+            + (f"\nlost as: {dict(self.lost_as)}" if self.lost_as else "")
         )
 
 
@@ -394,6 +397,7 @@ def _run(plan: FaultPlan, state_dir: Path) -> FaultReport:
                 report.failed_visible += 1
             else:
                 report.lost.append(subject)
+                report.lost_as[f"{channel} {status or 'unread'}, 2xx {got_2xx}"] += 1
             if (status == "delivered") != got_2xx:
                 report.inconsistent.append(subject)
         _account_duplicates(report, receiver, stack.journal)
@@ -441,11 +445,12 @@ def _await_final(
         time.sleep(2)
     statuses: dict[Expected, str] = {}
     notifications = sorted({nid for nid, _, _ in expected})
-    while time.monotonic() < deadline:
+    while True:
+        # Read at least once, past the deadline too: the report then says what is still open.
         for nid in notifications:
             statuses.update(_statuses(api, key, nid))
         still_open = {item[0] for item in expected if statuses.get(item) not in FINAL}
-        if not still_open:
+        if not still_open or time.monotonic() >= deadline:
             break
         notifications = sorted(still_open)
         stack.fire_sweep()
