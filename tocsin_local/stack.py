@@ -97,14 +97,16 @@ def local_push_applications(session: boto3.session.Session) -> dict[str, str]:
     """Makes the push platform applications in the local cloud; their settings for the
     functions."""
     sns = session.client("sns")
-    return {
-        setting: sns.create_platform_application(
-            Name=name,
-            Platform=platform,
-            Attributes={"PlatformCredential": "local-cloud-placeholder"},
+    made = {}
+    for setting, platform, name in LOCAL_PUSH_APPLICATIONS:
+        # APNs takes a certificate and its key (LocalStack checks that both are given).
+        attributes = {"PlatformCredential": "local-cloud-placeholder"}
+        if platform.startswith("APNS"):
+            attributes["PlatformPrincipal"] = "local-cloud-placeholder"
+        made[setting] = sns.create_platform_application(
+            Name=name, Platform=platform, Attributes=attributes
         )["PlatformApplicationArn"]
-        for setting, platform, name in LOCAL_PUSH_APPLICATIONS
-    }
+    return made
 
 
 def issue_demo_key(session: boto3.session.Session, table: str) -> IssuedKey:
