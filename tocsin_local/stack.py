@@ -99,10 +99,11 @@ def local_push_applications(session: boto3.session.Session) -> dict[str, str]:
     sns = session.client("sns")
     made = {}
     for setting, platform, name in LOCAL_PUSH_APPLICATIONS:
-        # APNs takes a certificate and its key (LocalStack checks that both are given).
-        attributes = {"PlatformCredential": "local-cloud-placeholder"}
-        if platform.startswith("APNS"):
-            attributes["PlatformPrincipal"] = "local-cloud-placeholder"
+        # Placeholders (moto takes any); LocalStack wants a principal beside every credential.
+        attributes = {
+            "PlatformCredential": "local-cloud-placeholder",
+            "PlatformPrincipal": "local-cloud-placeholder",
+        }
         made[setting] = sns.create_platform_application(
             Name=name, Platform=platform, Attributes=attributes
         )["PlatformApplicationArn"]
