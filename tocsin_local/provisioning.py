@@ -4,9 +4,10 @@ that the supervisor of `make run` never imports boto3 or the app's code (and sta
     python -m tocsin_local.provisioning --endpoint URL [--account ID]
 
 With ``--account`` (the embedded moto server's), the first line of output, at once, is the
-notification topic's ARN as it will be (the API and the runner start with it meanwhile); the
-last line, once the endpoint serves and every resource of ``infra`` exists, is the topic ARN
-made, the demo tenant's API key and webhook secret, as JSON.
+functions' settings that name resources (the notification topic's ARN, the push platform
+applications' ARNs) as they will be: the API and the runner start with them meanwhile. The
+last line, once the endpoint serves and every resource exists, is those settings as made, the
+demo tenant's API key and webhook secret, as JSON.
 """
 
 from __future__ import annotations
@@ -50,19 +51,32 @@ def main(argv: list[str] | None = None) -> None:
     env = aws_env(args.endpoint)
     settings = stage_settings(Stage.LOCAL)
     topic = settings.notifications_topic_name
+    from tocsin_local.stack import (
+        endpoint_session,
+        issue_demo_key,
+        local_push_applications,
+        predicted_push_applications,
+    )
+
     if args.account:
-        arn = f"arn:aws:sns:{env['AWS_DEFAULT_REGION']}:{args.account}:{topic}"
-        sys.stdout.write(json.dumps({"topic_arn": arn}) + "\n")
+        region = env["AWS_DEFAULT_REGION"]
+        settings_named = {
+            "TOCSIN_NOTIFICATIONS_TOPIC_ARN": f"arn:aws:sns:{region}:{args.account}:{topic}",
+            **predicted_push_applications(region, args.account),
+        }
+        sys.stdout.write(json.dumps({"settings": settings_named}) + "\n")
         sys.stdout.flush()
     from infra.provision import provision
-    from tocsin_local.stack import endpoint_session, issue_demo_key
 
     session = endpoint_session(args.endpoint, env)
     wait_serving(args.endpoint)
     provisioned = provision(definition(Stage.LOCAL), session)
     key = issue_demo_key(session, settings.table_name)
     made = {
-        "topic_arn": provisioned.topic_arns[topic],
+        "settings": {
+            "TOCSIN_NOTIFICATIONS_TOPIC_ARN": provisioned.topic_arns[topic],
+            **local_push_applications(session),
+        },
         "api_key": key.api_key,
         "webhook_secret": key.webhook_secret,
     }

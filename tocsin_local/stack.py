@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tocsin_local.local_cloud import MOTO_ACCOUNT_ID, LocalCloud, Options, free_port
+from tocsin_local.ticker import Ticker
 
 if TYPE_CHECKING:
     import boto3
@@ -41,6 +42,16 @@ PERSIST_FILE = "cloud.pickle"
 PROVISIONED_FILE = "provisioned"
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 LOCAL_STAGE = "local"
+
+# Scheduled functions the local stage runs every few seconds besides their schedule (see
+# tocsin_local.ticker): alerts' escalation steps and silence ends come due within seconds.
+# TOCSIN_LOCAL_TICK_SECONDS changes the period (0: only the schedule, once a minute).
+LOCAL_TICKS = ("alert_timers",)
+
+
+def local_ticks() -> dict[str, float]:
+    seconds = float(os.environ.get("TOCSIN_LOCAL_TICK_SECONDS", "1"))
+    return {name: seconds for name in LOCAL_TICKS} if seconds > 0 else {}
 
 
 @dataclass(frozen=True)
@@ -87,6 +98,40 @@ def write_private(path: Path, text: str) -> None:
         file.write(text)
 
 
+# The local cloud's own platform applications (moto takes any credential): what a stage's
+# TOCSIN_PUSH_*_APPLICATION_ARN settings name on AWS.
+LOCAL_PUSH_APPLICATIONS = (
+    ("TOCSIN_PUSH_FCM_APPLICATION_ARN", "GCM", "tocsin-local-fcm"),
+    ("TOCSIN_PUSH_APNS_APPLICATION_ARN", "APNS", "tocsin-local-apns"),
+    ("TOCSIN_PUSH_APNS_SANDBOX_APPLICATION_ARN", "APNS_SANDBOX", "tocsin-local-apns-sandbox"),
+)
+
+
+def local_push_applications(session: boto3.session.Session) -> dict[str, str]:
+    """Makes the push platform applications in the local cloud; their settings for the
+    functions."""
+    sns = session.client("sns")
+    made = {}
+    for setting, platform, name in LOCAL_PUSH_APPLICATIONS:
+        # Placeholders (moto takes any); LocalStack wants a principal beside every credential.
+        attributes = {
+            "PlatformCredential": "local-cloud-placeholder",
+            "PlatformPrincipal": "local-cloud-placeholder",
+        }
+        made[setting] = sns.create_platform_application(
+            Name=name, Platform=platform, Attributes=attributes
+        )["PlatformApplicationArn"]
+    return made
+
+
+def predicted_push_applications(region: str, account: str) -> dict[str, str]:
+    """The ARNs ``local_push_applications`` makes in moto (announced before it runs)."""
+    return {
+        setting: f"arn:aws:sns:{region}:{account}:app/{platform}/{name}"
+        for setting, platform, name in LOCAL_PUSH_APPLICATIONS
+    }
+
+
 def issue_demo_key(session: boto3.session.Session, table: str) -> IssuedKey:
     from chalicelib.adapters.dynamodb import DynamoStore
     from chalicelib.adapters.runtime import SystemClock
@@ -122,13 +167,13 @@ class _Key:
     webhook_secret: str
 
 
-def _read_json_line(process: subprocess.Popen[str]) -> dict[str, str]:
+def _read_json_line(process: subprocess.Popen[str]) -> dict[str, Any]:
     assert process.stdout is not None
     line = process.stdout.readline()
     if not line:
         process.wait(30)
         raise RuntimeError(f"provisioning failed (exit code {process.returncode})")
-    found: dict[str, str] = json.loads(line)
+    found: dict[str, Any] = json.loads(line)
     return found
 
 
@@ -159,7 +204,11 @@ def run(
     for stale in (state_file, gate):
         with contextlib.suppress(FileNotFoundError):
             stale.unlink()
+    ticker: Ticker | None = None
     try:
+        # Where acknowledge links point (the address this stack serves).
+        if "TOCSIN_PUBLIC_URL" not in os.environ:
+            cloud.options.extra_env["TOCSIN_PUBLIC_URL"] = cloud.api_url
         # Embedded moto: start it, then the API and the runner, while a process of its own
         # provisions; an endpoint of one's own: provision first, as its account is unknown.
         parallel = endpoint_url is None
@@ -179,7 +228,7 @@ def run(
         try:
             if parallel:
                 announced = _read_json_line(provisioner)
-                cloud.env["TOCSIN_NOTIFICATIONS_TOPIC_ARN"] = announced["topic_arn"]
+                cloud.env.update(announced["settings"])
                 state_dir.mkdir(parents=True, exist_ok=True)
                 cloud.start_functions(wait_for=gate)
             made = _read_json_line(provisioner)
@@ -188,9 +237,9 @@ def run(
             if provisioner.poll() is None:
                 provisioner.kill()
                 provisioner.wait(10)
-        if parallel and made["topic_arn"] != cloud.env["TOCSIN_NOTIFICATIONS_TOPIC_ARN"]:
-            raise RuntimeError(f"unexpected topic ARN {made['topic_arn']}")
-        cloud.env["TOCSIN_NOTIFICATIONS_TOPIC_ARN"] = made["topic_arn"]
+        if parallel and any(cloud.env.get(k) != v for k, v in made["settings"].items()):
+            raise RuntimeError(f"resources other than announced: {made['settings']}")
+        cloud.env.update(made["settings"])
         if parallel:
             cloud.wait_endpoint()
             gate.touch()
@@ -198,6 +247,8 @@ def run(
             cloud.start_functions()
         key = _Key(made["api_key"], made["webhook_secret"])
         cloud.wait_ready("/health")
+        ticker = Ticker(state_dir, local_ticks())
+        ticker.start()
         info = StackInfo(cloud.api_url, key.api_key, key.webhook_secret, endpoint)
         write_private(state_file, info.to_json() + "\n")
         sys.stdout.write(banner(info, state_file))
@@ -205,6 +256,8 @@ def run(
         cloud.serve()
         return 0
     finally:
+        if ticker is not None:
+            ticker.stop()
         cloud.stop()
         for written in (state_file, gate):
             with contextlib.suppress(FileNotFoundError):

@@ -19,7 +19,7 @@ import random
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from ulid import ULID
@@ -32,9 +32,12 @@ from chalicelib.models.stored import Delivery, DeliveryKey, Notification, Tenant
 from chalicelib.ports import (
     Clock,
     DeliveryStore,
+    DigestBatch,
+    DigestStore,
     NotificationStore,
     Outgoing,
     Publisher,
+    RecipientStore,
     SenderRegistry,
     SendOutcome,
 )
@@ -89,6 +92,7 @@ class DeliveryService:
         *,
         deliveries: DeliveryStore,
         notifications: NotificationStore,
+        recipients: RecipientStore,
         tenant_of: Callable[[str], Tenant | None],
         senders: SenderRegistry,
         publisher: Publisher,
@@ -98,9 +102,12 @@ class DeliveryService:
         lease: timedelta,
         sweep_grace: timedelta,
         rng: random.Random | None = None,
+        digests: DigestStore | None = None,
     ) -> None:
+        self._digests = digests
         self._deliveries = deliveries
         self._notifications = notifications
+        self._recipients = recipients
         self._tenant_of = tenant_of
         self._senders = senders
         self._publisher = publisher
@@ -130,6 +137,8 @@ class DeliveryService:
             return Progress(finished=True)
         delivery = claim.delivery
         if not claim.held:
+            if delivery.status is DeliveryStatus.SCHEDULED:
+                return Progress(finished=True)  # its timer queues it when it is due
             return progress_of(delivery, now)
         admission = None
         if delivery.channel is Channel.WEBHOOK and (
@@ -193,6 +202,9 @@ class DeliveryService:
         message = outgoing or self._outgoing_of(delivery)
         if message is None:
             return SendOutcome.permanent_failure("notification no longer exists")
+        if delivery.content is not None:
+            # Its recipient's own rendering of the notification's template.
+            message = replace(message, content=delivery.content)
         try:
             return sender.send(message, delivery, tenant)
         except Exception as exc:  # a sender bug must not pass for a receiver's answer
@@ -211,6 +223,10 @@ class DeliveryService:
         if notification is None:
             return None
         outgoing = outgoing_of(notification)
+        digest = notification.digest_of
+        if digest is not None and self._digests is not None:
+            entries = self._digests.digest_entries(notification.tenant_id, digest.window_id)
+            outgoing = replace(outgoing, digest=DigestBatch(key=digest.key, entries=entries))
         with self._cache_lock:
             self._outgoing[key] = outgoing
             if len(self._outgoing) > NOTIFICATION_CACHE_SIZE:
@@ -244,6 +260,11 @@ class DeliveryService:
                 self._endpoints.succeeded(delivery, admission)
             else:
                 self._endpoints.failed(delivery)
+        if outcome.invalid and delivery.channel is Channel.PUSH:
+            # The platform will never take these tokens: the recipient forgets them.
+            self._recipients.remove_push_tokens(
+                delivery.tenant_id, delivery.recipient_id, outcome.invalid
+            )
         if updated.status is DeliveryStatus.FAILED:
             self._announce_dead_letter(updated)
         return progress_of(updated, now)
@@ -255,6 +276,9 @@ class DeliveryService:
         updated.budget_attempts += 1
         updated.lease_token = None
         updated.lease_until = None
+        if outcome.remaining is not None:
+            updated.targets = list(outcome.remaining)
+        updated.targets_reached += outcome.reached
         if outcome.delivered:
             updated.status = DeliveryStatus.DELIVERED
             updated.delivered_at = now
@@ -262,6 +286,12 @@ class DeliveryService:
             updated.sweep_at = None
             return updated
         updated.last_error = outcome.error
+        if outcome.skip_reason is not None:
+            updated.status = DeliveryStatus.SKIPPED
+            updated.reason = outcome.skip_reason
+            updated.next_attempt_at = None
+            updated.sweep_at = None
+            return updated
         delay = None
         if not outcome.permanent:
             delay = self._policy.delay_after(
