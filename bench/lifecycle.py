@@ -92,12 +92,14 @@ class Run:
     def info(self) -> dict[str, str]:
         path = self.state_dir / "local.json"
         deadline = time.monotonic() + 60
-        while not path.exists():
-            if time.monotonic() > deadline:
-                raise TimeoutError("no local.json")
-            time.sleep(0.02)
-        data: dict[str, str] = json.loads(path.read_text())
-        return data
+        while True:
+            try:
+                data: dict[str, str] = json.loads(path.read_text())
+                return data
+            except (FileNotFoundError, ValueError):  # not written yet, or being written
+                if time.monotonic() > deadline:
+                    raise TimeoutError("no local.json") from None
+                time.sleep(0.02)
 
     def wait_warm(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout

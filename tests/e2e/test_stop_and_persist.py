@@ -60,7 +60,11 @@ class MakeRun:
         def ready() -> dict[str, str] | None:
             if self.process.poll() is not None:
                 raise AssertionError((self.state_dir / "make-run.log").read_text())
-            return json.loads(path.read_text()) if path.exists() else None
+            try:
+                found: dict[str, str] = json.loads(path.read_text())
+            except (FileNotFoundError, ValueError):  # not written yet, or being written
+                return None
+            return found
 
         info = poll(ready, timeout=90, what="make run ready")
         return Api(info["api_url"], info["api_key"])
