@@ -12,6 +12,7 @@ from chalicelib.api.gateway import http_middleware, install_catch_alls, system
 from chalicelib.api.notifications import notifications
 from chalicelib.api.recipients import recipients
 from chalicelib.api.topics import topics
+from chalicelib.console.pages import console
 from chalicelib.domain.planning import QUEUED_CHANNELS
 from chalicelib.models.common import Channel
 from chalicelib.settings import get_settings
@@ -25,6 +26,7 @@ app.register_blueprint(system)
 app.register_blueprint(recipients)
 app.register_blueprint(notifications)
 app.register_blueprint(topics)
+app.register_blueprint(console)
 
 
 # One queue and one function per channel: a slow or failing channel never holds up another.

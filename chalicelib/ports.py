@@ -55,18 +55,22 @@ class SendOutcome:
     error: str | None = None
     # Seconds the receiver asked us to wait (Retry-After), when it did.
     retry_after: float | None = None
+    # The receiver's HTTP status, for channels that speak HTTP and got an answer.
+    http_status: int | None = None
 
     @classmethod
-    def ok(cls) -> SendOutcome:
-        return cls(delivered=True)
+    def ok(cls, http_status: int | None = None) -> SendOutcome:
+        return cls(delivered=True, http_status=http_status)
 
     @classmethod
-    def transient(cls, error: str, retry_after: float | None = None) -> SendOutcome:
-        return cls(delivered=False, error=error, retry_after=retry_after)
+    def transient(
+        cls, error: str, retry_after: float | None = None, http_status: int | None = None
+    ) -> SendOutcome:
+        return cls(delivered=False, error=error, retry_after=retry_after, http_status=http_status)
 
     @classmethod
-    def permanent_failure(cls, error: str) -> SendOutcome:
-        return cls(delivered=False, permanent=True, error=error)
+    def permanent_failure(cls, error: str, http_status: int | None = None) -> SendOutcome:
+        return cls(delivered=False, permanent=True, error=error, http_status=http_status)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from chalicelib.adapters.messaging import SnsSqsPublisher
 from chalicelib.adapters.runtime import SystemClock
 from chalicelib.adapters.sms import SnsSmsSender
 from chalicelib.adapters.webhook import WebhookSender, resolve_host
+from chalicelib.domain.console import KeyService, OverviewService, RecipientListing
 from chalicelib.domain.dead_letters import DeadLetterService
 from chalicelib.domain.deliveries import DeliveryService
 from chalicelib.domain.endpoints import EndpointHealth
@@ -34,6 +35,7 @@ from chalicelib.domain.inbox import InboxService
 from chalicelib.domain.notifications import NotificationService
 from chalicelib.domain.recipients import RecipientService
 from chalicelib.domain.retry import RetryPolicy
+from chalicelib.domain.sessions import SessionService
 from chalicelib.domain.sweeper import Sweeper
 from chalicelib.domain.tenants import TenantService
 from chalicelib.domain.topics import SubscriptionService
@@ -67,6 +69,17 @@ class Services:
     dead_letters: DeadLetterService
     sweeper: Sweeper
     health: HealthProbe
+    console: ConsoleServices
+
+
+@dataclass(frozen=True)
+class ConsoleServices:
+    """What the console adds: sessions and read-only listings (its actions use the above)."""
+
+    sessions: SessionService
+    overview: OverviewService
+    recipients: RecipientListing
+    keys: KeyService
 
 
 class TenantCache:
@@ -168,8 +181,9 @@ def build_services(settings: Settings) -> Services:
         disable_after=timedelta(seconds=settings.endpoint_disable_after),
         max_concurrency=settings.endpoint_max_concurrency,
     )
+    tenants = TenantService(tenants=store, clock=clock)
     return Services(
-        tenants=TenantService(tenants=store, clock=clock),
+        tenants=tenants,
         recipients=RecipientService(
             recipients=store,
             endpoints=store,
@@ -221,6 +235,19 @@ def build_services(settings: Settings) -> Services:
             sweep_grace=grace,
         ),
         health=DynamoStore(aws.dynamodb_probe(), settings.table_name),
+        console=ConsoleServices(
+            sessions=SessionService(
+                tenants=store,
+                sessions=store,
+                clock=clock,
+                ttl=timedelta(seconds=settings.console_session_seconds),
+            ),
+            overview=OverviewService(
+                notifications=store, recipients=store, dead_letters=store, clock=clock
+            ),
+            recipients=RecipientListing(recipients=store),
+            keys=KeyService(tenants=tenants, store=store, directory=store),
+        ),
     )
 
 
