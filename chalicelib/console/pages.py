@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from chalicelib.api.representations import recipient_details, subscription_detai
 from chalicelib.console import web
 from chalicelib.console.web import field, html, redirect
 from chalicelib.domain.errors import Invalid, NotFound, Unauthorized
+from chalicelib.domain.sessions import Session
 from chalicelib.models.api import RecipientIn, SubscriptionIn
 from chalicelib.models.common import (
     RECIPIENT_ID_PATTERN,
@@ -61,11 +62,21 @@ def page(view: Callable[..., Response]) -> Callable[..., Response]:
     return run
 
 
-def _route(path: str, methods: list[str] | None = None, **options: Any) -> Any:
+View = Callable[..., Response]
+
+
+def _route(path: str, methods: list[str] | None = None) -> Callable[[View], View]:
     methods = methods or ["GET"]
-    if "POST" in methods:
-        options.setdefault("content_types", FORMS)
-    return console.route(path, methods=methods, **options)
+    content_types = FORMS if "POST" in methods else None
+
+    def register(view: View) -> View:
+        if content_types is None:
+            console.route(path, methods=methods)(view)
+        else:
+            console.route(path, methods=methods, content_types=content_types)(view)
+        return view
+
+    return register
 
 
 def _errors(error: ValidationError | Invalid) -> list[str]:
@@ -78,7 +89,8 @@ def _errors(error: ValidationError | Invalid) -> list[str]:
 
 
 def _query(request: Request, name: str) -> str:
-    return str((request.query_params or {}).get(name, "")).strip()
+    params: Mapping[str, str] = request.query_params or {}
+    return str(params.get(name, "")).strip()
 
 
 # --- sign-in --------------------------------------------------------------------------------
@@ -415,7 +427,7 @@ def topics(request: Request) -> Response:
 
 def _topics_page(
     request: Request,
-    session: web.Session,
+    session: Session,
     status: int = 200,
     errors: list[str] | None = None,
     values: dict[str, Any] | None = None,
@@ -500,7 +512,7 @@ def keys(request: Request) -> Response:
     return _keys_page(request, session)
 
 
-def _keys_page(request: Request, session: web.Session, minted: str | None = None) -> Response:
+def _keys_page(request: Request, session: Session, minted: str | None = None) -> Response:
     return html(
         request,
         "keys.html",

@@ -155,7 +155,8 @@ def current_session(request: Request) -> Session:
 def form(request: Request) -> dict[str, list[str]]:
     raw = request.raw_body or b""
     try:
-        return parse_qs(raw.decode("utf-8"), keep_blank_values=True, max_num_fields=500)
+        text = raw if isinstance(raw, str) else raw.decode("utf-8")
+        return parse_qs(text, keep_blank_values=True, max_num_fields=500)
     except (UnicodeDecodeError, ValueError):
         return {}
 

@@ -175,7 +175,7 @@ def test_an_operator_finds_a_failure_reads_its_timeline_redrives_it_and_signs_ou
     # THEN the delivery is delivered, and the timeline shows the second attempt
     def delivered() -> bool:
         page.reload()
-        return page.locator(".facts .status-delivered").count() == 1
+        return bool(page.locator(".facts .status-delivered").count() == 1)
 
     poll(delivered, timeout=30, interval=0.5, what="notification delivered in the console")
     playwright_api.expect(timeline.get_by_role("cell", name="200", exact=True)).to_be_visible()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 import pytest
@@ -58,7 +58,7 @@ class Operator:
     def get(self, path: str) -> TestResponse:
         return self._keep(self.client.get(path, headers=self._cookie()))
 
-    def post(self, path: str, data: dict[str, str | list[str]]) -> TestResponse:
+    def post(self, path: str, data: Mapping[str, str | list[str]]) -> TestResponse:
         return self._keep(
             self.client.post(path, data=data, content_type=FORM, headers=self._cookie())
         )
