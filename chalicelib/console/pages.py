@@ -582,6 +582,7 @@ DOCS_ASSETS = {
     "swagger-ui.css": "swagger-ui/swagger-ui.css",
     "swagger-ui-bundle.js": "swagger-ui/swagger-ui-bundle.js",
     "docs.js": "docs.js",
+    "docs.css": "docs.css",
 }
 
 

@@ -4,7 +4,7 @@ window.addEventListener("load", () => {
   window.ui = SwaggerUIBundle({
     url: root + "/openapi.json",
     dom_id: "#swagger-ui",
-    deepLinking: true,
+    deepLinking: false,
     tryItOutEnabled: false,
     persistAuthorization: false,
   });
