@@ -491,9 +491,10 @@ def test_a_delivery_keeps_its_attempt_log_but_the_inline_copy_does_not(
     store: Store, tenant: str
 ) -> None:
     # GIVEN a one-recipient notification with a pending webhook delivery
-    created = with_deliveries(store, tenant, delivery(tenant, "01J0"))
+    created = with_deliveries(store, tenant, delivery(tenant, notification(tenant).id))
     key = DeliveryKey(tenant, created.id, "alice", Channel.WEBHOOK)
     claim = store.claim(key, token="t1", now=NOW, until=NOW + timedelta(seconds=30), sweep_at=NOW)
+    assert claim is not None
     # WHEN an attempt is recorded with its log entry
     failed = claim.delivery.model_copy()
     failed.status = DeliveryStatus.FAILED
