@@ -58,7 +58,9 @@ class Console:
         self.base = base
         self.csp_errors: list[str] = []
         self.weights: dict[str, int] = {}
+        self.visited: list[str] = []
         page.on("console", self._console)
+        page.on("request", lambda request: self.visited.append(request.url))
 
     def _console(self, message: Any) -> None:
         if "Content Security Policy" in message.text or "Content-Security-Policy" in message.text:
@@ -84,7 +86,7 @@ class Console:
         serious = [v for v in result if v["impact"] in ("serious", "critical")]
         assert serious == [], f"{name}: {json.dumps(serious, indent=1)}"
         SHOTS.mkdir(parents=True, exist_ok=True)
-        self.page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+        self.page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=name != "docs")
         self.weigh(name, self.page.url)
 
     def weigh(self, name: str, url: str) -> None:
@@ -225,6 +227,10 @@ def test_an_operator_finds_a_failure_reads_its_timeline_redrives_it_and_signs_ou
     assert replay.status_code == 303
     assert replay.headers["Location"].endswith("/console/sign-in")
     assert tab.csp_errors == []
+    # AND the key was never in a URL the browser visited, nor in the stack's log
+    secret = api_key.split(".", 1)[1]
+    assert all(secret not in url for url in tab.visited)
+    assert secret not in (stack.state_dir / "stack.log").read_text(errors="replace")
     context.close()
 
 
