@@ -55,18 +55,23 @@ class OverviewService:
         since = self._clock.now() - timedelta(hours=24)
         counts: Counter[NotificationStatus] = Counter()
         counted, more, cursor = 0, False, None
-        while counted < self._read_limit:
+        while True:
             page = self._notifications.list_notifications(
-                tenant_id, recipient_id=None, keep=None, limit=OVERVIEW_PAGE, cursor=cursor
+                tenant_id,
+                recipient_id=None,
+                keep=None,
+                limit=min(OVERVIEW_PAGE, self._read_limit - counted),
+                cursor=cursor,
             )
             recent = [n for n in page.items if n.created_at >= since]
             counts.update(status_of(n) for n in recent)
             counted += len(recent)
             if len(recent) < len(page.items) or page.next_cursor is None:
                 break
+            if counted >= self._read_limit:
+                more = True
+                break
             cursor = page.next_cursor
-        else:
-            more = True
         failing, disabled = self._endpoints(tenant_id)
         letters = self._dead_letters.list_dead_letters(tenant_id, limit=10, cursor=None)
         return Overview(
