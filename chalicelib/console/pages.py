@@ -44,6 +44,10 @@ def page(view: Callable[..., Response]) -> Callable[..., Response]:
     def run(*args: Any, **kwargs: Any) -> Response:
         request = console.current_request
         try:
+            # Every id in a console path (notification, recipient, subscription, key prefix)
+            # has the API's id format; anything else names nothing.
+            if not all(re.fullmatch(RECIPIENT_ID_PATTERN, str(value)) for value in kwargs.values()):
+                raise NotFound("page")
             return view(request, *args, **kwargs)
         except web.SignInNeeded:
             return redirect(request, "/console/sign-in")

@@ -257,3 +257,11 @@ def test_every_page_sends_a_strict_csp_and_weighs_under_50_kb(
         assert "frame-ancestors 'none'" in policy
         assert response.headers["Cache-Control"] == "no-store"
         assert len(response.get_data()) < 50 * 1024, path
+
+
+def test_an_id_outside_the_api_format_names_nothing(
+    dev_services: Services, gateway: Gateway, acme: str
+) -> None:
+    browser, _ = signed_in(gateway, dev_services, acme)
+    assert browser.get("/console/notifications/x%23D").status_code == 404
+    assert browser.get("/console/recipients/a%20b").status_code == 404
