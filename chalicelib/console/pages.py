@@ -7,7 +7,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from chalice.app import Blueprint, Request, Response
 from pydantic import ValidationError
@@ -69,21 +69,32 @@ def page(view: Callable[..., Response]) -> Callable[..., Response]:
 View = Callable[..., Response]
 
 
-def _route(path: str, methods: list[str] | None = None) -> Callable[[View], View]:
-    methods = methods or ["GET"]
-    content_types = FORMS if "POST" in methods else None
-
-    def register(view: View) -> View:
-        if content_types is None:
-            console.route(path, methods=methods)(view)
-        else:
-            console.route(path, methods=methods, content_types=content_types)(view)
-        return view
-
-    return register
+class Route(Protocol):
+    def __call__(self, path: str, methods: list[str] | None = None) -> Callable[[View], View]: ...
 
 
-def _errors(error: ValidationError | Invalid) -> list[str]:
+def routes(blueprint: Blueprint) -> Route:
+    """The route decorator of a console blueprint: POST routes take HTML forms."""
+
+    def route(path: str, methods: list[str] | None = None) -> Callable[[View], View]:
+        chosen = methods or ["GET"]
+
+        def register(view: View) -> View:
+            if "POST" in chosen:
+                blueprint.route(path, methods=chosen, content_types=FORMS)(view)
+            else:
+                blueprint.route(path, methods=chosen)(view)
+            return view
+
+        return register
+
+    return route
+
+
+_route = routes(console)
+
+
+def form_errors(error: ValidationError | Invalid) -> list[str]:
     if isinstance(error, Invalid):
         return [f"{'.'.join(map(str, error.loc))}: {error.msg}"]
     return [
@@ -92,7 +103,7 @@ def _errors(error: ValidationError | Invalid) -> list[str]:
     ]
 
 
-def _query(request: Request, name: str) -> str:
+def query_value(request: Request, name: str) -> str:
     params: Mapping[str, str] = request.query_params or {}
     return str(params.get(name, "")).strip()
 
@@ -173,15 +184,15 @@ def overview(request: Request) -> Response:
 @page
 def notifications_list(request: Request) -> Response:
     session = web.current_session(request)
-    wanted_id = _query(request, "id")
+    wanted_id = query_value(request, "id")
     if wanted_id:
         return redirect(request, f"/console/notifications/{wanted_id}")
-    status_text = _query(request, "status")
+    status_text = query_value(request, "status")
     status = NotificationStatus(status_text) if status_text in NotificationStatus else None
     filters = {
         "status": status.value if status else "",
-        "recipient_id": _query(request, "recipient_id"),
-        "topic": _query(request, "topic"),
+        "recipient_id": query_value(request, "recipient_id"),
+        "topic": query_value(request, "topic"),
     }
     error = None
     try:
@@ -191,7 +202,7 @@ def notifications_list(request: Request) -> Response:
             status=status,
             topic=filters["topic"] or None,
             limit=PAGE_SIZE,
-            cursor=_query(request, "cursor") or None,
+            cursor=query_value(request, "cursor") or None,
         )
         items, next_cursor = found.items, found.next_cursor
     except InvalidCursor:
@@ -237,7 +248,7 @@ def notification_detail(request: Request, notification_id: str) -> Response:
         deliveries=deliveries,
         more_deliveries=more,
         failed=DeliveryStatus.FAILED,
-        retried=_query(request, "retried"),
+        retried=query_value(request, "retried"),
     )
 
 
@@ -263,7 +274,7 @@ def dead_letters(request: Request) -> Response:
     session = web.current_session(request)
     try:
         found = services().dead_letters.list(
-            session.tenant, limit=PAGE_SIZE, cursor=_query(request, "cursor") or None
+            session.tenant, limit=PAGE_SIZE, cursor=query_value(request, "cursor") or None
         )
         items, next_cursor = found.items, found.next_cursor
     except InvalidCursor:
@@ -275,7 +286,7 @@ def dead_letters(request: Request) -> Response:
         nav="dead-letters",
         items=items,
         next_cursor=next_cursor,
-        redriven=_query(request, "redriven"),
+        redriven=query_value(request, "redriven"),
     )
 
 
@@ -312,12 +323,12 @@ def dead_letters_redrive(request: Request) -> Response:
 @page
 def recipients_list(request: Request) -> Response:
     session = web.current_session(request)
-    wanted = _query(request, "id")
+    wanted = query_value(request, "id")
     if wanted:
         return redirect(request, f"/console/recipients/{wanted}")
     try:
         found = services().console.recipients.list(
-            session.tenant, limit=PAGE_SIZE, cursor=_query(request, "cursor") or None
+            session.tenant, limit=PAGE_SIZE, cursor=query_value(request, "cursor") or None
         )
         items, next_cursor = found.items, found.next_cursor
     except InvalidCursor:
@@ -370,7 +381,7 @@ def recipient_save(request: Request) -> Response:
             next_cursor=None,
             recipient=None,
             recipient_id=recipient_id,
-            errors=_errors(error),
+            errors=form_errors(error),
             values={
                 **values,
                 "recipient_id": recipient_id,
@@ -399,7 +410,7 @@ def recipient_detail(request: Request, recipient_id: str) -> Response:
         recipient_id=recipient_id,
         values=values,
         errors=[],
-        saved=_query(request, "saved"),
+        saved=query_value(request, "saved"),
     )
 
 
@@ -443,12 +454,12 @@ def _topics_page(
             recipient_id=None,
             pattern=None,
             limit=PAGE_SIZE,
-            cursor=_query(request, "cursor") or None,
+            cursor=query_value(request, "cursor") or None,
         )
         items, next_cursor = found.items, found.next_cursor
     except InvalidCursor:
         items, next_cursor = [], None
-    topic = _query(request, "topic")
+    topic = query_value(request, "topic")
     reach = None
     reach_error = None
     if topic:
@@ -495,7 +506,7 @@ def subscription_save(request: Request) -> Response:
         services().subscriptions.put(session.tenant, subscription_id, details)
     except (ValidationError, Invalid) as error:
         shown = {**values, "subscription_id": subscription_id, "categories": ", ".join(categories)}
-        return _topics_page(request, session, 422, _errors(error), shown)
+        return _topics_page(request, session, 422, form_errors(error), shown)
     return redirect(request, "/console/topics")
 
 

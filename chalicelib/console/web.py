@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from functools import lru_cache
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -68,6 +69,11 @@ def environment() -> Environment:
     env.filters["when"] = format_time
     env.globals["status_of"] = status_of
     return env
+
+
+def now() -> datetime:
+    """The time a form's relative choice ("for 2 hours") is taken from."""
+    return datetime.now(UTC)
 
 
 def format_time(value: Any) -> str:
