@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from chalice.app import Blueprint, Request, Response
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from chalicelib.api.representations import recipient_details, subscription_details
 from chalicelib.console import web
@@ -30,6 +30,7 @@ from chalicelib.ports import InvalidCursor
 from chalicelib.wiring import services
 
 console = Blueprint(__name__)
+_ANY: TypeAdapter[Any] = TypeAdapter(Any)
 
 PAGE_SIZE = 25
 # A notification page shows at most this many deliveries (a topic's may have thousands).
@@ -398,9 +399,9 @@ def recipient_detail(request: Request, recipient_id: str) -> Response:
     session = web.current_session(request)
     recipient = services().recipients.get(session.tenant, recipient_id)
     values = recipient.model_dump(include={"name", "email", "phone", "webhook_url"})
-    values["preferences"] = (
-        json.dumps(recipient.preferences, indent=2) if recipient.preferences else ""
-    )
+    # A plain object or a typed model, as the API stores it: shown as the JSON the API takes.
+    preferences = _ANY.dump_python(recipient.preferences, mode="json", exclude_none=True)
+    values["preferences"] = json.dumps(preferences, indent=2) if preferences else ""
     return html(
         request,
         "recipient.html",
