@@ -55,8 +55,10 @@ class SendOutcome:
     error: str | None = None
     # Seconds the receiver asked us to wait (Retry-After), when it did.
     retry_after: float | None = None
-    # The receiver's HTTP status, for channels that speak HTTP and got an answer.
-    http_status: int | None = None
+    # The receiver's HTTP status, for channels that speak HTTP and got an answer: a record for
+    # the attempt's timeline, not part of what the outcome is (two outcomes that differ only
+    # here are the same outcome).
+    http_status: int | None = field(default=None, compare=False)
 
     @classmethod
     def ok(cls, http_status: int | None = None) -> SendOutcome:
