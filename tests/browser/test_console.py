@@ -95,6 +95,10 @@ class Console:
         # On the wire: what the server sends, headers included.
         size = len(response.content) + sum(len(k) + len(v) + 4 for k, v in response.headers.items())
         self.weights[name] = size
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        weights = SHOTS / "weights.json"
+        known = json.loads(weights.read_text()) if weights.exists() else {}
+        weights.write_text(json.dumps({**known, name: size}, indent=1, sort_keys=True) + "\n")
         assert size < MAX_PAGE_BYTES, f"{name} weighs {size} bytes"
 
 
