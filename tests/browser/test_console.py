@@ -29,6 +29,8 @@ CHROMIUM = os.environ.get("TOCSIN_CHROMIUM", "/usr/bin/chromium")
 AXE = Path(os.environ.get("TOCSIN_AXE", ROOT / "build/browser/node_modules/axe-core/axe.min.js"))
 SHOTS = Path(os.environ.get("TOCSIN_SHOTS_DIR", ROOT / "build/console-shots"))
 MAX_PAGE_BYTES = 50 * 1024
+# Each page's weight on the wire, by page (a test artefact, beside the screenshots).
+WEIGHTS = ROOT / "build/console-shots/weights.json"
 # The flags Chromium needs on a machine without a network beyond loopback.
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -95,8 +97,8 @@ class Console:
         # On the wire: what the server sends, headers included.
         size = len(response.content) + sum(len(k) + len(v) + 4 for k, v in response.headers.items())
         self.weights[name] = size
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        weights = SHOTS / "weights.json"
+        WEIGHTS.parent.mkdir(parents=True, exist_ok=True)
+        weights = WEIGHTS
         known = json.loads(weights.read_text()) if weights.exists() else {}
         weights.write_text(json.dumps({**known, name: size}, indent=1, sort_keys=True) + "\n")
         assert size < MAX_PAGE_BYTES, f"{name} weighs {size} bytes"
