@@ -7,8 +7,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test browser console-shots lint typecheck unit integration e2e emulator bench bench-emulator bench-faults bench-broadcast \
-        test-localstack localstack-start localstack-stop template clean
+.PHONY: run test browser console-shots lint typecheck unit integration e2e emulator bench bench-emulator bench-faults \
+        bench-broadcast bench-timers bench-alerts bench-cost bench-cold-start test-localstack \
+        test-deployed localstack-start localstack-stop template deploy destroy clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +25,8 @@ run: $(STAMP)
 	$(BIN)/tocsin run
 
 test: lint typecheck browser
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadscope tests --ignore=tests/localstack
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadscope tests --ignore=tests/localstack \
+		--ignore=tests/deployed
 
 # The browser tier's own dependencies: Debian's Chromium (apt-get; CI runs as root) and axe-core
 # from npm. Playwright itself comes from PyPI with requirements-dev.txt.
@@ -78,14 +80,46 @@ bench-faults: $(STAMP)
 bench-broadcast: $(STAMP)
 	$(BIN)/python bench/broadcast.py
 
+# Dollars per million notifications at AWS list prices, from every AWS request of the local stack.
+bench-cost: $(STAMP)
+	$(BIN)/python bench/cost.py
+
+# import app against import boto3 (fresh interpreters) and the code zip's size.
+bench-cold-start: $(STAMP)
+	$(BIN)/python bench/cold_start.py
+
+bench-timers: $(STAMP)
+	$(BIN)/python bench/timers.py
+
+bench-alerts: $(STAMP)
+	$(BIN)/python bench/alerts.py
+
 # The LocalStack tier: starts its own LocalStack (no Docker) unless LOCALSTACK_ENDPOINT is set.
 test-localstack: $(STAMP)
 	$(BIN)/python -m pytest tests/localstack -p no:xdist
+
+# Tocsin deployed into LocalStack with `make deploy`, the e2e rows against it, an upgrade that
+# keeps data, then `make destroy` (starts its own LocalStack unless LOCALSTACK_ENDPOINT is set).
+test-deployed: $(STAMP)
+	$(BIN)/python -m pytest tests/deployed -p no:xdist
 
 STAGE ?= dev
 # The deploy template of a stage (build/template-$(STAGE).json); see README, Deploy to AWS.
 template: $(STAMP)
 	$(BIN)/python -m infra.template --stage $(STAGE) --out build/template-$(STAGE).json
+
+# Deploy (create or update) the stack tocsin-$(STAGE) with CloudFormation and mint a first API
+# key; ENDPOINT=URL deploys into an emulator (LocalStack), else AWS via the credentials chain.
+# Optional: FRONT_DOOR=http|rest|url, BUCKET=artifacts-bucket, TENANT=name, ALLOW_REPLACEMENT=1.
+deploy: $(STAMP)
+	$(BIN)/python -m infra.deploy deploy --stage $(STAGE) $(if $(ENDPOINT),--endpoint-url $(ENDPOINT)) \
+		$(if $(FRONT_DOOR),--front-door $(FRONT_DOOR)) $(if $(BUCKET),--bucket $(BUCKET)) \
+		$(if $(TENANT),--tenant $(TENANT)) $(if $(PROJECT_DIR),--project-dir $(PROJECT_DIR)) \
+		$(if $(ALLOW_REPLACEMENT),--allow-replacement)
+
+# Delete the stack tocsin-$(STAGE); reports what it keeps (tables).
+destroy: $(STAMP)
+	$(BIN)/python -m infra.deploy destroy --stage $(STAGE) $(if $(ENDPOINT),--endpoint-url $(ENDPOINT))
 
 clean:
 	rm -rf $(VENV) .tocsin build .mypy_cache .ruff_cache .pytest_cache

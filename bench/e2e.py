@@ -11,9 +11,17 @@ speed from concurrent clients. Prints:
   process (API, trigger runner, function instances),
 - stack start time (command -> /health 200) and peak RSS of the stack's process tree,
 - the raw moto ceiling on this machine in the same run: SQS send/receive/delete in batches of
-  10 through a bare moto server, no Tocsin code.
+  10 through a bare moto server, no Tocsin code,
+- send latency per channel beside the webhook's: notifications to one recipient on every
+  queued channel (webhook, Slack, Teams, Discord and Apprise to loopback receivers, push to the
+  local cloud's SNS), accepted -> delivery recorded (``delivered_at - created_at``), p50/p95,
+- cold-start imports of the functions, median of fresh interpreters: ``import app`` (every
+  function imports it), a core deliver function's (``import app`` + its services + an empty
+  batch), and ``deliver_apprise``'s (the same + Apprise), and whether Apprise was loaded by the
+  core one.
 
-    python bench/e2e.py [--notifications 2000] [--rate 10] [--clients 16]
+    python bench/e2e.py [--notifications 2000] [--rate 10] [--clients 16] [--channel-rounds 20]
+    python bench/e2e.py --imports-only [--imports-baseline DIR]
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ import argparse
 import concurrent.futures
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -63,6 +72,12 @@ class Receiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", "0")))
                 now = time.perf_counter()
+                if self.path != "/hook":
+                    # A chat platform's or Apprise's message (timed from the API's records).
+                    self.send_response(204 if self.path.startswith("/discord") else 200)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 notification_id = json.loads(body)["id"]
                 with receiver.lock:
                     if notification_id in receiver.received:
@@ -197,6 +212,164 @@ def report_latencies(label: str, sent: list[Sent], received: dict[str, float]) -
     )
 
 
+CHANNELS = ("webhook", "slack", "teams", "discord", "push", "apprise")
+
+
+def channel_latencies(api: str, key: str, base: str, rounds: int) -> dict[str, list[float]]:
+    """Accepted -> delivery recorded, in ms, per channel: ``rounds`` notifications at 2/s to a
+    recipient on every queued channel (after one that warms each function up)."""
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {key}"
+    host = base.removeprefix("http://")
+    session.put(
+        f"{api}/v1/recipients/channels",
+        json={
+            "webhook_url": f"{base}/channels/webhook",  # not /hook: the first phase counts those
+            "slack_webhook_url": f"{base}/slack",
+            "teams_webhook_url": f"{base}/teams",
+            "discord_webhook_url": f"{base}/discord",
+            "push_tokens": [{"platform": "fcm", "token": "bench-token"}],
+            "apprise_urls": [f"json://{host}/apprise"],
+        },
+        timeout=10,
+    ).raise_for_status()
+
+    def send() -> str:
+        response = session.post(
+            f"{api}/v1/notifications",
+            json={"recipient_id": "channels", "title": "bench", "channels": list(CHANNELS)},
+            timeout=30,
+        )
+        response.raise_for_status()
+        return str(response.json()["id"])
+
+    def final(notification_id: str) -> dict[str, Any]:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            notification: dict[str, Any] = session.get(
+                f"{api}/v1/notifications/{notification_id}", timeout=30
+            ).json()
+            if notification["status"] not in ("accepted", "processing"):
+                return notification
+            time.sleep(0.2)
+        raise TimeoutError(f"notification {notification_id} not final")
+
+    final(send())
+    sent = []
+    for _ in range(rounds):
+        sent.append(send())
+        time.sleep(0.5)
+    latencies: dict[str, list[float]] = {channel: [] for channel in CHANNELS}
+    for notification_id in sent:
+        notification = final(notification_id)
+        created = _parse_time(notification["created_at"])
+        for delivery in notification["deliveries"]:
+            if delivery.get("delivered_at"):
+                elapsed = _parse_time(delivery["delivered_at"]) - created
+                latencies[delivery["channel"]].append(elapsed * 1000)
+    return latencies
+
+
+def _parse_time(value: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+IMPORT_PROBE = """
+import json, sys, time
+begun = time.perf_counter()
+import app
+imported = time.perf_counter()
+from chalicelib import triggers
+from chalicelib.models.common import Channel
+from chalicelib.wiring import services
+services()
+triggers.deliver(Channel.WEBHOOK, {"Records": []}, None)
+ready = time.perf_counter()
+core_loaded_apprise = "apprise" in sys.modules
+if "--apprise" in sys.argv:
+    from chalicelib.settings import get_settings
+    from chalicelib.wiring import apprise_sender
+    apprise_sender(get_settings())
+done = time.perf_counter()
+print(json.dumps({"import_app": imported - begun, "deliver": ready - begun,
+                  "deliver_apprise": done - begun, "core_loaded_apprise": core_loaded_apprise}))
+"""
+
+
+def cold_imports(
+    project_dir: Path = ROOT, runs: int = 5, *, apprise: bool = True
+) -> dict[str, float | bool]:
+    """Median seconds over fresh interpreters (what a Lambda cold start imports).
+    ``apprise``: also time deliver_apprise's (False for a checkout without the channel)."""
+    env = {
+        **os.environ,
+        "TOCSIN_STAGE": "local",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }
+    samples: list[dict[str, Any]] = []
+    for index in range(runs * 2 if apprise else runs):
+        with_apprise = apprise and index % 2 == 1
+        command = [sys.executable, "-c", IMPORT_PROBE]
+        if with_apprise:
+            command.append("--apprise")
+        done = subprocess.run(
+            command, cwd=project_dir, env=env, capture_output=True, text=True, check=True
+        )
+        samples.append(
+            {**json.loads(done.stdout.strip().splitlines()[-1]), "apprise": with_apprise}
+        )
+    core = [sample for sample in samples if not sample["apprise"]]
+    with_apprise_samples = [sample for sample in samples if sample["apprise"]]
+    result: dict[str, float | bool] = {
+        "import_app": statistics.median(s["import_app"] for s in core),
+        "deliver": statistics.median(s["deliver"] for s in core),
+        "core_loaded_apprise": any(s["core_loaded_apprise"] for s in samples),
+    }
+    if with_apprise_samples:
+        result["deliver_apprise"] = statistics.median(
+            s["deliver_apprise"] for s in with_apprise_samples
+        )
+    return result
+
+
+def report_imports(baseline: Path | None = None) -> None:
+    """``baseline``: another checkout (the code before the new channels, e.g. ``git archive
+    main``) whose core figures are printed beside, measured in turn with the same interpreter."""
+    imports = cold_imports()
+    before = cold_imports(baseline, apprise=False) if baseline is not None else None
+
+    def row(label: str, name: str) -> None:
+        line = f"    {label:<42}{float(imports[name]) * 1000:7.0f} ms"
+        if before is not None and name in before:
+            line += f"   (before: {float(before[name]) * 1000:5.0f} ms)"
+        print(line)
+
+    print("  cold-start imports (median of fresh interpreters):")
+    row("import app", "import_app")
+    row("a core deliver function (app + services)", "deliver")
+    row("deliver_apprise (the same + Apprise)", "deliver_apprise")
+    print(
+        f"    Apprise loaded by a core deliver function: {'yes' if imports['core_loaded_apprise'] else 'no'}"
+    )
+    if baseline is not None:
+        print(f"    (before: {baseline})")
+
+
+def report_channels(latencies: dict[str, list[float]]) -> None:
+    print("  send latency per channel, accepted -> delivery recorded:")
+    for channel, values in latencies.items():
+        if not values:
+            print(f"    {channel:<8} (none delivered)")
+            continue
+        print(
+            f"    {channel:<8} p50 {percentile(values, 0.5):7.1f} ms  p95 {percentile(values, 0.95):7.1f} ms  ({len(values)} sends)"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -211,7 +384,19 @@ def main() -> None:
     parser.add_argument(
         "--clients", type=int, default=16, help="concurrent clients in the full-speed phase"
     )
+    parser.add_argument(
+        "--channel-rounds", type=int, default=20, help="notifications of the per-channel phase"
+    )
+    parser.add_argument("--imports-only", action="store_true", help="only the cold-start imports")
+    parser.add_argument(
+        "--imports-baseline",
+        type=Path,
+        help="a checkout to compare the cold-start imports with (e.g. main, from git archive)",
+    )
     args = parser.parse_args()
+    if args.imports_only:
+        report_imports(args.imports_baseline)
+        return
     steady_count = args.notifications // 2
     burst_count = args.notifications - steady_count
 
@@ -264,6 +449,9 @@ def main() -> None:
             ]
             time.sleep(1.5)  # let every process's call meter flush once more
             calls = read_totals(meter_dir) - calls_before
+            latencies = channel_latencies(
+                api, key, f"http://127.0.0.1:{server.server_address[1]}", args.channel_rounds
+            )
         finally:
             sampling.set()
             stack.stop()
@@ -289,6 +477,8 @@ def main() -> None:
             print(f"    {operation:<42} {count / total:6.2f}")
         print(f"  stack start (command -> /health 200): {start_seconds:5.2f} s")
         print(f"  peak RSS of the stack (all processes): {peak_rss:6.0f} MB")
+        report_channels(latencies)
+    report_imports(args.imports_baseline)
     ceiling = moto_ceiling()
     print(
         f"  raw moto ceiling, SQS send+receive+delete in batches of 10: {ceiling:6.0f} messages/s"

@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from chalicelib.models.common import Channel, DeliveryStatus
+from chalicelib.models.common import Channel, DeliveryStatus, Reason
 from chalicelib.models.messages import DeadLetterMessage, DeliveryMessage, FanoutMessage
+from chalicelib.models.preferences import RecipientPreferences, TenantPreferences
+from chalicelib.models.scheduling import DigestEntry, DigestJoin, DigestWindow, Timer
 from chalicelib.models.stored import (
     ApiKeyRecord,
     Content,
@@ -23,9 +25,14 @@ from chalicelib.models.stored import (
     Subscription,
     Tenant,
 )
+from chalicelib.models.templates import Template
 
 # Deliveries written with their notification in one transaction (DynamoDB's limit is 100 items).
 MAX_INLINE_DELIVERIES = 90
+
+
+class NotificationExists(Exception):
+    """A notification with this id is stored already."""
 
 
 class IdempotencyKeyTaken(Exception):
@@ -38,6 +45,10 @@ class InvalidCursor(Exception):
 
 class PublishFailed(Exception):
     """A message could not be published (the sweeper will publish it)."""
+
+
+class DigestWindowMoved(Exception):
+    """The digest window a notification was to join closed, or another one opened first."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +70,13 @@ class SendOutcome:
     # the attempt's timeline, not part of what the outcome is (two outcomes that differ only
     # here are the same outcome).
     http_status: int | None = field(default=None, compare=False)
+    # Not attempted and never will be (e.g. every push token invalid): the delivery is skipped.
+    skip_reason: Reason | None = None
+    # A channel with several targets: those still to reach (None: the delivery's are unchanged),
+    # how many this attempt reached, and those the platform reports invalid (to forget).
+    remaining: tuple[str, ...] | None = None
+    reached: int = 0
+    invalid: tuple[str, ...] = ()
 
     @classmethod
     def ok(cls, http_status: int | None = None) -> SendOutcome:
@@ -69,6 +87,10 @@ class SendOutcome:
         cls, error: str, retry_after: float | None = None, http_status: int | None = None
     ) -> SendOutcome:
         return cls(delivered=False, error=error, retry_after=retry_after, http_status=http_status)
+
+    @classmethod
+    def skipped(cls, reason: Reason, error: str) -> SendOutcome:
+        return cls(delivered=False, permanent=True, error=error, skip_reason=reason)
 
     @classmethod
     def permanent_failure(cls, error: str, http_status: int | None = None) -> SendOutcome:
@@ -128,6 +150,21 @@ class RecipientStore(Protocol):
     def put_recipient(self, recipient: Recipient) -> None: ...
 
     def delete_recipient(self, tenant_id: str, recipient_id: str) -> bool: ...
+
+    def remove_push_tokens(self, tenant_id: str, recipient_id: str, targets: Sequence[str]) -> None:
+        """Removes the push tokens named as ``platform:token`` from the recipient (if it still
+        has them), leaving every other change made meanwhile."""
+        ...
+
+
+class PushEndpointStore(Protocol):
+    """The SNS platform endpoint made for each push token (one per token, made on first use)."""
+
+    def get_push_endpoint(self, target: str) -> str | None: ...
+
+    def put_push_endpoint(self, target: str, endpoint_arn: str) -> None: ...
+
+    def delete_push_endpoint(self, target: str) -> None: ...
 
 
 class EndpointStore(Protocol):
@@ -200,9 +237,14 @@ class NotificationStore(Protocol):
         notification: Notification,
         deliveries: Sequence[Delivery],
         idempotency: IdempotencyRecord | None,
+        *,
+        timers: Sequence[Timer] = (),
+        digest: DigestJoin | None = None,
     ) -> None:
-        """Stores the notification with its deliveries (at most MAX_INLINE_DELIVERIES), all or
-        nothing. Raises IdempotencyKeyTaken when a live record already holds the key."""
+        """Stores the notification with its deliveries (at most MAX_INLINE_DELIVERIES), its
+        timers and its place in a digest window, all or nothing. Raises IdempotencyKeyTaken
+        when a live record already holds the key, DigestWindowMoved when the window is no
+        longer as ``digest`` expects, and NotificationExists when the id is taken."""
         ...
 
     def get_idempotency(self, tenant_id: str, key: str) -> IdempotencyRecord | None: ...
@@ -236,6 +278,13 @@ class NotificationStore(Protocol):
 
     def cancel_notification(self, tenant_id: str, notification_id: str, at: datetime) -> None: ...
 
+    def cancel_unsent_deliveries(self, tenant_id: str, notification_id: str, now: datetime) -> int:
+        """Every open delivery of the notification (pending, retrying, scheduled) that no
+        attempt holds right now becomes ``skipped`` with reason ``cancelled``, its counts moved
+        in the same write; returns how many. A send already under way is left to finish.
+        (Used when an alert is acknowledged or resolved.)"""
+        ...
+
 
 class DeliveryStore(Protocol):
     def get_delivery(self, key: DeliveryKey) -> Delivery | None: ...
@@ -266,6 +315,18 @@ class DeliveryStore(Protocol):
     def bump_sweep(self, delivery: Delivery, *, sweep_at: datetime) -> bool:
         """Moves an open delivery's sweep time on (and counts the sweep) if it has not changed
         since it was read."""
+        ...
+
+    def move(
+        self, changes: Sequence[tuple[Delivery, Delivery]], *, now: datetime
+    ) -> list[Delivery]:
+        """Unattempted deliveries of one notification to a new state, each (as read, as it
+        becomes), with their counts: each holds only while the stored delivery still has the
+        status and attempts it was read with and no live lease. Returns those that moved."""
+        ...
+
+    def get_deliveries(self, keys: Sequence[DeliveryKey]) -> list[Delivery]:
+        """Those of ``keys`` that exist, in any order."""
         ...
 
 
@@ -333,6 +394,66 @@ class DeadLetterStore(Protocol):
     ) -> Page[DeadLetter]: ...
 
 
+class PreferenceStore(Protocol):
+    def get_tenant_preferences(self, tenant_id: str) -> TenantPreferences | None: ...
+
+    def put_tenant_preferences(self, tenant_id: str, preferences: TenantPreferences) -> None: ...
+
+    def put_recipient_preferences(
+        self, tenant_id: str, recipient_id: str, preferences: RecipientPreferences
+    ) -> bool:
+        """Replaces the recipient's preferences alone; False when there is no such recipient."""
+        ...
+
+
+class TemplateStore(Protocol):
+    def put_template(self, template: Template) -> None: ...
+
+    def get_template(self, tenant_id: str, name: str) -> Template | None: ...
+
+    def delete_template(self, tenant_id: str, name: str) -> bool: ...
+
+    def list_templates(self, tenant_id: str, *, limit: int, cursor: str | None) -> Page[Template]:
+        """By name."""
+        ...
+
+
+class TimerStore(Protocol):
+    def put_timers(self, timers: Sequence[Timer]) -> None: ...
+
+    def due_timers(self, *, until: datetime, now: datetime, limit: int) -> list[Timer]:
+        """Stored timers due at or before ``until``, earliest first (at most ``limit``). Cheap
+        however many timers lie further ahead, and none is missed however long no one looked
+        (``now`` tells which past stretches no timer can be added to any more)."""
+        ...
+
+    def delete_timer(self, timer: Timer) -> None: ...
+
+
+class DigestStore(Protocol):
+    def get_digest_window(
+        self, tenant_id: str, recipient_id: str, key: str
+    ) -> DigestWindow | None: ...
+
+    def close_digest_window(
+        self, tenant_id: str, recipient_id: str, key: str, window_id: str
+    ) -> None:
+        """Closes the window if it is still the current one under its key (no one joins it
+        from then on); a window replaced by another is closed already."""
+        ...
+
+    def digest_entries(self, tenant_id: str, window_id: str) -> list[DigestEntry]:
+        """Every notification that went into the window, oldest first."""
+        ...
+
+
+class TimerQueue(Protocol):
+    def hint(self, timers: Sequence[Timer], *, now: datetime) -> None:
+        """Has each timer looked at when it is due (up to the queue's longest delay ahead).
+        A hint may be lost: the stored timer is the truth. Raises PublishFailed."""
+        ...
+
+
 class HealthProbe(Protocol):
     def table_reachable(self) -> bool: ...
 
@@ -354,6 +475,18 @@ class Publisher(Protocol):
 
 
 @dataclass(frozen=True)
+class DigestBatch:
+    """What a digest notification lists: the notifications of its window."""
+
+    key: str
+    entries: list[DigestEntry]
+
+    def on(self, channel: Channel) -> list[DigestEntry]:
+        """The entries digested on ``channel``."""
+        return [entry for entry in self.entries if channel in entry.channels]
+
+
+@dataclass(frozen=True)
 class Outgoing:
     """What every delivery of one notification sends."""
 
@@ -361,6 +494,7 @@ class Outgoing:
     created_at: datetime
     content: Content
     topic: str | None = None
+    digest: DigestBatch | None = None
 
 
 class ChannelSender(Protocol):

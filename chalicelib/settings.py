@@ -8,7 +8,7 @@ from functools import lru_cache
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from chalicelib.models.common import Channel
+from chalicelib.models.common import Channel, PushPlatform
 
 
 class Stage(StrEnum):
@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     # with its DLQ (``...-webhook-dlq``); topic notifications are expanded from the fan-out queue.
     deliveries_queue_name: str = "tocsin-deliveries"
     fanout_queue_name: str = "tocsin-fanout"
+    # Timers (scheduled deliveries, digest windows) are handed to this queue, delayed until due.
+    timers_queue_name: str = "tocsin-timers"
+    # Notifications one digest window lists at most; the next opens a window of its own.
+    digest_max_items: int = Field(default=100, ge=1, le=500)
     email_sender: str = "notifications@tocsin.local"
 
     max_body_bytes: int = 256 * 1024
@@ -54,6 +58,12 @@ class Settings(BaseSettings):
     endpoint_max_concurrency: int = Field(default=2, ge=1, le=10)
     # Recipients a topic notification expands per fan-out step.
     fanout_page_size: int = Field(default=500, ge=1, le=5000)
+    # SNS platform applications for mobile push, one per platform, made outside the repository
+    # with the platform's credentials (README, Mobile push); a platform left unset is not sent
+    # to. The local stack makes its own in the local cloud.
+    push_fcm_application_arn: str | None = None
+    push_apns_application_arn: str | None = None
+    push_apns_sandbox_application_arn: str | None = None
     # Fault injection (probabilities, 0..1). Honoured only in the local stage.
     fault_crash_before_send: float = Field(default=0.0, ge=0.0, le=1.0)
     fault_crash_after_send: float = Field(default=0.0, ge=0.0, le=1.0)
@@ -62,6 +72,20 @@ class Settings(BaseSettings):
     fault_crash_in_fanout: float = Field(default=0.0, ge=0.0, le=1.0)
     # Where injected faults are written down (one JSON line each), for the fault tests.
     fault_journal: str | None = None
+
+    # Alerting. The API's public base URL, for the acknowledge links of alert notifications
+    # (default: the address of the request that triggered the alert).
+    public_url: str | None = None
+    # How long an acknowledge link stays valid (it also stops working once its alert resolves).
+    ack_link_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    # Rate limits (api.md, Rate limits): events a window, per integration (as PagerDuty: 120 a
+    # minute) and per tenant (notifications, alert events and webhook calls together).
+    rate_limit_window_seconds: int = Field(default=60, ge=1, le=3600)
+    rate_limit_integration: int = Field(default=120, ge=1)
+    rate_limit_tenant: int = Field(default=6000, ge=1)
+    # A topic notification still fanning out when its alert was acknowledged is looked at again
+    # after this long, to cancel what its later pages queued.
+    alert_recheck_seconds: float | None = None
 
     @property
     def is_local(self) -> bool:
@@ -72,6 +96,15 @@ class Settings(BaseSettings):
         if self.attempt_lease_seconds is not None:
             return self.attempt_lease_seconds
         return self.webhook_timeout_seconds + 10.0
+
+    @property
+    def push_applications(self) -> dict[PushPlatform, str]:
+        arns = {
+            PushPlatform.FCM: self.push_fcm_application_arn,
+            PushPlatform.APNS: self.push_apns_application_arn,
+            PushPlatform.APNS_SANDBOX: self.push_apns_sandbox_application_arn,
+        }
+        return {platform: arn for platform, arn in arns.items() if arn}
 
     def delivery_queue(self, channel: Channel) -> str:
         return f"{self.deliveries_queue_name}-{channel.value}"
@@ -84,10 +117,20 @@ class Settings(BaseSettings):
         return f"{self.fanout_queue_name}-dlq"
 
     @property
+    def timers_dlq_name(self) -> str:
+        return f"{self.timers_queue_name}-dlq"
+
+    @property
     def endpoint_disable_after(self) -> float:
         if self.endpoint_disable_after_seconds is not None:
             return self.endpoint_disable_after_seconds
         return 60.0 if self.is_local else 5 * 24 * 3600.0
+
+    @property
+    def alert_recheck(self) -> float:
+        if self.alert_recheck_seconds is not None:
+            return self.alert_recheck_seconds
+        return 2.0 if self.is_local else 30.0
 
     @property
     def sweep_grace(self) -> float:

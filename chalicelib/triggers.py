@@ -23,6 +23,7 @@ from chalicelib import aws, logs
 from chalicelib.domain.deliveries import Progress
 from chalicelib.models.common import Channel
 from chalicelib.models.messages import DeliveryMessage, FanoutMessage
+from chalicelib.models.scheduling import Timer
 from chalicelib.models.stored import DeliveryKey
 from chalicelib.ports import Outgoing
 from chalicelib.wiring import services
@@ -180,6 +181,26 @@ def fanout(event: dict[str, Any], context: Any) -> dict[str, Any]:
             return services().fanout.expand(message.tenant_id, message.notification_id)
 
     return _each_record(event, context, handle, min_remaining_ms=FANOUT_MIN_REMAINING_MS)
+
+
+def timers(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The timers queue: each record is a timer, delayed until it is due; done, then deleted."""
+
+    def handle(record: SQSRecord) -> Progress:
+        timer = Timer.model_validate_json(record.body)
+        with logs.bound(
+            correlation_id=record.message_id,
+            notification_id=timer.notification_id or timer.window_id,
+            tenant=timer.tenant_id,
+        ):
+            return services().scheduler.fire(timer)
+
+    return _each_record(event, context, handle, min_remaining_ms=FANOUT_MIN_REMAINING_MS)
+
+
+def find_timers(context: Any = None) -> dict[str, int]:
+    """Every minute: timers due within the next few minutes go to the timers queue."""
+    return {"hinted": services().scheduler.scan()}
 
 
 def sweep(context: Any = None) -> dict[str, int]:

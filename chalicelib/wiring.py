@@ -7,7 +7,9 @@ install them with ``use_services``.
 
 from __future__ import annotations
 
+import functools
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
@@ -25,35 +27,55 @@ from chalicelib.adapters.faults import (
 from chalicelib.adapters.messaging import SnsSqsPublisher
 from chalicelib.adapters.runtime import SystemClock
 from chalicelib.adapters.sms import SnsSmsSender
-from chalicelib.adapters.webhook import WebhookSender, resolve_host
+from chalicelib.adapters.timer_queue import SqsTimerQueue
+from chalicelib.adapters.webhook import JsonPoster, WebhookSender, resolve_host
+from chalicelib.domain.chat_targets import CHAT_CHANNELS
 from chalicelib.domain.console import KeyService, OverviewService, RecipientListing
 from chalicelib.domain.dead_letters import DeadLetterService
 from chalicelib.domain.deliveries import DeliveryService
+from chalicelib.domain.digests import DigestService
 from chalicelib.domain.endpoints import EndpointHealth
 from chalicelib.domain.fanout import FanoutService
 from chalicelib.domain.inbox import InboxService
-from chalicelib.domain.notifications import NotificationService
+from chalicelib.domain.notifications import NotificationService, Planning
+from chalicelib.domain.preferences import PreferenceService
 from chalicelib.domain.recipients import RecipientService
 from chalicelib.domain.retry import RetryPolicy
+from chalicelib.domain.schedules import Scheduler
 from chalicelib.domain.sessions import SessionService
 from chalicelib.domain.sweeper import Sweeper
+from chalicelib.domain.templates import TemplateService
 from chalicelib.domain.tenants import TenantService
 from chalicelib.domain.topics import SubscriptionService
 from chalicelib.models.common import Channel
-from chalicelib.models.stored import Tenant
+from chalicelib.models.stored import Delivery, Tenant
 from chalicelib.ports import (
     ChannelSender,
     Clock,
     DeliveryStore,
     FanoutStore,
     HealthProbe,
+    Outgoing,
     Publisher,
+    PushEndpointStore,
     SenderRegistry,
+    SendOutcome,
     TenantStore,
 )
 from chalicelib.settings import Settings, get_settings
+from chalicelib.wiring_alerts import AlertServices, build_alerting
 
 ALL_CHANNELS = frozenset(Channel)
+
+
+def enabled_channels(settings: Settings) -> frozenset[Channel]:
+    """The channels this deployment sends: push only once a platform application is set (api.md:
+    a channel a deployment does not send is skipped, ``channel_unavailable``, not failed)."""
+    if settings.push_applications:
+        return ALL_CHANNELS
+    return ALL_CHANNELS - {Channel.PUSH}
+
+
 TENANT_CACHE_SECONDS = 60.0
 
 
@@ -69,6 +91,11 @@ class Services:
     dead_letters: DeadLetterService
     sweeper: Sweeper
     health: HealthProbe
+    preferences: PreferenceService
+    templates: TemplateService
+    scheduler: Scheduler
+    # Alerts, silences, escalation policies, integrations, rate limits (chalicelib.wiring_alerts).
+    alerting: AlertServices
     console: ConsoleServices
 
 
@@ -99,6 +126,60 @@ class TenantCache:
         tenant = self._store.get_tenant(name)
         self._cache[name] = (now, tenant)
         return tenant
+
+
+class DeferredSender:
+    """A sender built on its first send: its module, and what that imports, is loaded only in
+    the function that sends on its channel (Apprise: 0.3-2 s of imports), so that the other
+    functions' cold starts stay as they were."""
+
+    def __init__(self, channel: Channel, build: Callable[[], ChannelSender]) -> None:
+        self.channel = channel
+        self._build = build
+        self._sender: ChannelSender | None = None
+        self._lock = threading.Lock()
+
+    def send(self, outgoing: Outgoing, delivery: Delivery, tenant: Tenant) -> SendOutcome:
+        if self._sender is None:
+            with self._lock:
+                if self._sender is None:
+                    self._sender = self._build()
+        return self._sender.send(outgoing, delivery, tenant)
+
+
+def chat_sender(channel: Channel, settings: Settings, clock: Clock) -> ChannelSender:
+    from chalicelib.adapters.chat import ChatSender
+
+    return ChatSender(
+        channel,
+        poster=JsonPoster(
+            clock=clock,
+            timeout=settings.webhook_timeout_seconds,
+            max_response_bytes=settings.webhook_max_response_bytes,
+            allow_private=settings.is_local,
+            ipv6_egress=settings.webhook_ipv6_egress,
+            name=channel.value,
+        ),
+        allow_private=settings.is_local,
+    )
+
+
+def push_sender(settings: Settings, endpoints: PushEndpointStore) -> ChannelSender:
+    from chalicelib.adapters.push import SnsPushSender
+
+    return SnsPushSender(
+        sns=aws.sns(), endpoints=endpoints, applications=settings.push_applications
+    )
+
+
+def apprise_sender(settings: Settings) -> ChannelSender:
+    from chalicelib.adapters.apprise_sender import AppriseSender
+
+    return AppriseSender(
+        allow_private=settings.is_local,
+        resolve=resolve_host,
+        timeout=settings.webhook_timeout_seconds,
+    )
 
 
 def topic_arn_resolver(settings: Settings) -> str:
@@ -160,18 +241,50 @@ def build_services(settings: Settings) -> Services:
             ),
             Channel.EMAIL: SesEmailSender(ses=aws.ses(), sender=settings.email_sender),
             Channel.SMS: SnsSmsSender(sns=aws.sns()),
+            **{
+                channel: DeferredSender(
+                    channel, functools.partial(chat_sender, channel, settings, clock)
+                )
+                for channel in CHAT_CHANNELS
+            },
+            Channel.PUSH: DeferredSender(
+                Channel.PUSH, functools.partial(push_sender, settings, store)
+            ),
+            Channel.APPRISE: DeferredSender(
+                Channel.APPRISE, functools.partial(apprise_sender, settings)
+            ),
         },
     )
     if settings.is_local:
         ports = _with_faults(ports, settings)
     grace = timedelta(seconds=settings.sweep_grace)
+    templates = TemplateService(templates=store, recipients=store, clock=clock)
+    timer_queue = SqsTimerQueue(sqs=aws.sqs(), queue_name=lambda: settings.timers_queue_name)
     notifications = NotificationService(
         notifications=store,
         recipients=store,
         publisher=ports.publisher,
         clock=clock,
-        enabled_channels=ALL_CHANNELS,
+        enabled_channels=enabled_channels(settings),
         idempotency_window=timedelta(seconds=settings.idempotency_window_seconds),
+        sweep_grace=grace,
+        planning=Planning(
+            preferences=store,
+            templates=templates,
+            digests=store,
+            timers=timer_queue,
+            deliveries=ports.deliveries,
+            subscriptions=store,
+            digest_max_items=settings.digest_max_items,
+        ),
+    )
+    digests = DigestService(
+        digests=store,
+        notifications=store,
+        recipients=store,
+        announce=notifications.announce,
+        clock=clock,
+        enabled_channels=ALL_CHANNELS,
         sweep_grace=grace,
     )
     endpoints = EndpointHealth(
@@ -196,6 +309,7 @@ def build_services(settings: Settings) -> Services:
         deliveries=DeliveryService(
             deliveries=ports.deliveries,
             notifications=store,
+            recipients=store,
             tenant_of=TenantCache(store, clock),
             senders=SenderRegistry(ports.senders),
             publisher=ports.publisher,
@@ -204,6 +318,7 @@ def build_services(settings: Settings) -> Services:
             policy=RetryPolicy.local() if settings.is_local else RetryPolicy.default(),
             lease=timedelta(seconds=settings.attempt_lease),
             sweep_grace=grace,
+            digests=store,
         ),
         fanout=FanoutService(
             notifications=store,
@@ -212,9 +327,13 @@ def build_services(settings: Settings) -> Services:
             recipients=store,
             publisher=ports.publisher,
             clock=clock,
-            enabled_channels=ALL_CHANNELS,
+            enabled_channels=enabled_channels(settings),
             page_size=settings.fanout_page_size,
             sweep_grace=grace,
+            audience=notifications.audience,
+            timers=store,
+            hint=notifications.hint,
+            cancel=notifications.cancel_deliveries,
         ),
         inbox=InboxService(inbox=store, recipients=store, clock=clock),
         dead_letters=DeadLetterService(
@@ -248,6 +367,19 @@ def build_services(settings: Settings) -> Services:
             recipients=RecipientListing(recipients=store),
             keys=KeyService(tenants=tenants, store=store, directory=store),
         ),
+        preferences=PreferenceService(preferences=store, recipients=store),
+        templates=templates,
+        scheduler=Scheduler(
+            timers=store,
+            queue=timer_queue,
+            deliveries=ports.deliveries,
+            notifications=store,
+            publisher=ports.publisher,
+            clock=clock,
+            sweep_grace=grace,
+            close_digest=digests.close,
+        ),
+        alerting=build_alerting(settings, notifications=notifications, clock=clock),
     )
 
 

@@ -156,7 +156,7 @@ def definition(stage: Stage) -> Definition:
     settings = stage_settings(stage)
     queues: list[Queue] = []
     subscriptions: list[Subscription] = []
-    functions = ["api_handler", "sweep", "fanout"]
+    functions = ["api_handler", "sweep", "fanout", "timers", "find_timers", "alert_timers"]
     for channel in QUEUED_CHANNELS:
         function = f"deliver_{channel.value}"
         functions.append(function)
@@ -182,6 +182,9 @@ def definition(stage: Stage) -> Definition:
             filter_policy={"kind": ["fanout"]},
         )
     )
+    queues += _queue_with_dlq(
+        settings.timers_queue_name, settings.timers_dlq_name, queue_visibility(stage, "timers")
+    )
     return Definition(
         stage=stage,
         tables=(
@@ -190,8 +193,11 @@ def definition(stage: Stage) -> Definition:
                 partition_key="pk",
                 sort_key="sk",
                 indexes=(
-                    Index("gsi1", "gsi1pk", "gsi1sk"),
-                    Index("gsi2", "gsi2pk", "gsi2sk"),
+                    # Keys only: a list reads its items after the index (one batch read), so
+                    # that no write of a non-key attribute (counts, leases, outcomes) is
+                    # repeated into an index.
+                    Index("gsi1", "gsi1pk", "gsi1sk", projection="KEYS_ONLY"),
+                    Index("gsi2", "gsi2pk", "gsi2sk", projection="KEYS_ONLY"),
                     Index(
                         "sweep", "sweep_pk", "sweep_at", sort_key_type="N", projection="KEYS_ONLY"
                     ),

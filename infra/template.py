@@ -12,10 +12,18 @@ definition (``infra.resources``), the grants of ``infra.access`` and the Chalice
 - Every SQS event source mapping reports batch item failures (Chalice cannot set it:
   aws/chalice#2029), unless the function turns it off with ``report_batch_item_failures``
   in .chalice/config.json, the switch the local emulator honours too.
-- The REST API is the swagger ``chalice package`` would deploy, one resource per route: Chalice
+- The front door is a parameter (``FrontDoor``): ``http``, an HTTP API with payload format 1.0
+  (the default: $1.00 per million requests), ``rest``, the REST API (``$3.50``; the one
+  LocalStack's free edition serves), or ``url``, a Lambda function URL (no gateway charge).
+  The REST API is the swagger ``chalice package`` would deploy, one resource per route: Chalice
   dispatches on API Gateway's ``resourcePath``, so a lone ``/{proxy+}`` would send every request
-  to the catch-all 404. The app's own catch-alls (``/`` and ``/{proxy+}``, per-route 405s) are
-  routes like any other.
+  to the catch-all 404. The HTTP API has one ``ANY`` route per path of the app (Chalice answers
+  405 itself for a method a path does not serve). The app's own catch-alls (``/`` and
+  ``/{proxy+}``, per-route 405s) are routes like any other; ``chalicelib.api.front_door`` gives
+  the app the route of an HTTP API or function URL event.
+- Tables are kept when the stack is deleted or a change would replace them (``Retain``), in
+  every stage; their names are fixed, so a change that needs a replacement fails instead of
+  creating an empty table (``infra.upgrade`` refuses such a change before CloudFormation sees it).
 - The code is one zip (``chalice package`` builds it, with Linux wheels) in S3, named by the
   ``CodeBucket``/``CodeKey`` parameters; writing the template needs neither the network nor AWS.
 """
@@ -38,6 +46,7 @@ from infra.access import (
     QUEUE_CONSUMER_ACTIONS,
     EmailGrant,
     Grant,
+    PushGrant,
     QueueGrant,
     SmsGrant,
     TableGrant,
@@ -70,6 +79,16 @@ CODE_PARAMETERS = {
     "CodeKey": "S3 key of that zip (change it with every build so that Lambda takes the new code)",
 }
 EMAIL_IDENTITY_PARAMETER = "ManageEmailIdentities"
+# Not the parameter's own name: LocalStack resolves a Ref to a condition of the same name first
+# (and recurses without end), where AWS resolves it to the parameter.
+EMAIL_IDENTITY_CONDITION = "CreateEmailIdentities"
+FRONT_DOOR_PARAMETER = "FrontDoor"
+# Per million requests at list prices (bench/prices.py): HTTP API $1.00, REST API $3.50, a
+# function URL nothing beyond the function's own invocation.
+FRONT_DOORS = ("http", "rest", "url")
+DEFAULT_FRONT_DOOR = "http"
+HTTP_API_ID = "HttpApi"
+FUNCTION_URL_ID = f"{API_HANDLER_ID}Url"
 SUPPORTED_SOURCES = ("sqs", "schedule")
 
 
@@ -139,7 +158,7 @@ class _TemplateBuilder:
         self._runtime = runtime
         self._stage = spec.stage
         self._settings = stage_settings(spec.stage)
-        # Production data and logs outlive the stack; other stages go with it.
+        # Data outlives the stack in every stage; production logs and queues too.
         self._keep = "Retain" if spec.stage is Stage.PROD else "Delete"
         self.parameters: Json = {
             name: {"Type": "String", "MinLength": 1, "Description": description}
@@ -162,7 +181,7 @@ class _TemplateBuilder:
         self._queue_policies()
         self._email_identities()
         self._functions()
-        self._rest_api()
+        self._front_doors()
         template: Json = {
             "AWSTemplateFormatVersion": "2010-09-09",
             "Description": f"Tocsin notification service, stage {self._stage.value}",
@@ -216,7 +235,13 @@ class _TemplateBuilder:
                 "AttributeName": table.ttl_attribute,
                 "Enabled": True,
             }
-        self._add(table_id(table.name), "AWS::DynamoDB::Table", properties, **self._stateful())
+        self._add(
+            table_id(table.name),
+            "AWS::DynamoDB::Table",
+            properties,
+            DeletionPolicy="Retain",
+            UpdateReplacePolicy="Retain",
+        )
         self._output(f"{table_id(table.name)}Name", _ref(table_id(table.name)), table.name)
 
     def _queue(self, queue: Queue) -> None:
@@ -288,7 +313,7 @@ class _TemplateBuilder:
             "Default": "true",
             "Description": "Create the SES email identities of the senders in this stack",
         }
-        self.conditions[EMAIL_IDENTITY_PARAMETER] = {
+        self.conditions[EMAIL_IDENTITY_CONDITION] = {
             "Fn::Equals": [_ref(EMAIL_IDENTITY_PARAMETER), "true"]
         }
         for address in self._spec.email_identities:
@@ -296,7 +321,7 @@ class _TemplateBuilder:
                 logical_id(address, "email identity"),
                 "AWS::SES::EmailIdentity",
                 {"EmailIdentity": address},
-                Condition=EMAIL_IDENTITY_PARAMETER,
+                Condition=EMAIL_IDENTITY_CONDITION,
             )
 
     # --- functions ----------------------------------------------------------------------------
@@ -441,6 +466,7 @@ class _TemplateBuilder:
         topics: list[str] = []
         senders: list[str] = []
         sms = False
+        push = False
         for grant in grants:
             match grant:
                 case TableGrant(table=table, actions=actions, index=index):
@@ -453,6 +479,8 @@ class _TemplateBuilder:
                     senders.append(sender)
                 case SmsGrant():
                     sms = True
+                case PushGrant():
+                    push = True
         statements = [
             *(self._table_statement(key, actions) for key, actions in table_actions.items()),
             *(self._queue_statement(queue, actions) for queue, actions in queue_actions.items()),
@@ -466,6 +494,8 @@ class _TemplateBuilder:
                     "every topic, so give these to two functions"
                 )
             statements += self._sms_statements()
+        if push:
+            statements += self._push_statements()
         return statements
 
     def _table_statement(self, key: tuple[str, str | None], actions: Sequence[str]) -> Json:
@@ -537,10 +567,65 @@ class _TemplateBuilder:
             },
         ]
 
+    @staticmethod
+    def _push_statements() -> list[Json]:
+        """The platform applications are made outside the stack (they hold the platforms'
+        credentials, and CloudFormation has no resource for them): any of the account's, and
+        the endpoints made in them."""
+        sns = "arn:${AWS::Partition}:sns:${AWS::Region}:${AWS::AccountId}:"
+        return [
+            {
+                "Sid": "MakePushEndpoints",
+                "Effect": "Allow",
+                "Action": "sns:CreatePlatformEndpoint",
+                "Resource": _sub(sns + "app/*"),
+            },
+            {
+                "Sid": "PushToEndpoints",
+                "Effect": "Allow",
+                "Action": ["sns:Publish", "sns:DeleteEndpoint"],
+                "Resource": _sub(sns + "endpoint/*"),
+            },
+        ]
+
     # --- HTTP -----------------------------------------------------------------------------------
-    def _rest_api(self) -> None:
+    def _front_doors(self) -> None:
+        self.parameters[FRONT_DOOR_PARAMETER] = {
+            "Type": "String",
+            "AllowedValues": list(FRONT_DOORS),
+            "Default": DEFAULT_FRONT_DOOR,
+            "Description": "How requests reach the API function: http (HTTP API, payload 1.0), "
+            "rest (REST API) or url (Lambda function URL)",
+        }
+        for door in FRONT_DOORS:
+            self.conditions[front_door_condition(door)] = {
+                "Fn::Equals": [_ref(FRONT_DOOR_PARAMETER), door]
+            }
         config = chalice_config(self._stage, API_HANDLER)
-        endpoint_type = config.api_gateway_endpoint_type
+        rest_url = self._rest_api(config.api_gateway_endpoint_type, config.api_gateway_stage)
+        http_url = self._http_api()
+        self._function_url()
+        self._output(
+            "ApiUrl",
+            {
+                "Fn::If": [
+                    front_door_condition("rest"),
+                    rest_url,
+                    {
+                        "Fn::If": [
+                            front_door_condition("http"),
+                            http_url,
+                            {"Fn::GetAtt": [FUNCTION_URL_ID, "FunctionUrl"]},
+                        ]
+                    },
+                ]
+            },
+            "base URL of the HTTP API",
+        )
+        self._output("FrontDoor", _ref(FRONT_DOOR_PARAMETER), "how requests reach the API")
+
+    def _rest_api(self, endpoint_type: str, stage_name: str) -> Json:
+        condition = {"Condition": front_door_condition("rest")}
         swagger = self._app.swagger
         digest = hashlib.sha256(json.dumps(swagger, sort_keys=True).encode()).hexdigest()[:12]
         deployment = f"{REST_API_ID}Deployment{digest}"
@@ -553,6 +638,7 @@ class _TemplateBuilder:
                 "EndpointConfiguration": {"Types": [endpoint_type]},
                 "Parameters": {"endpointConfigurationTypes": endpoint_type},
             },
+            **condition,
         )
         # A deployment is a snapshot: a new logical id per API shape makes CloudFormation take
         # a new one whenever the routes change.
@@ -560,6 +646,7 @@ class _TemplateBuilder:
             deployment,
             "AWS::ApiGateway::Deployment",
             {"RestApiId": _ref(REST_API_ID), "Description": f"routes {digest}"},
+            **condition,
         )
         self._add(
             f"{REST_API_ID}Stage",
@@ -567,11 +654,104 @@ class _TemplateBuilder:
             {
                 "RestApiId": _ref(REST_API_ID),
                 "DeploymentId": _ref(deployment),
-                "StageName": config.api_gateway_stage,
+                "StageName": stage_name,
             },
+            **condition,
+        )
+        self._invoke_permission(f"{API_HANDLER_ID}InvokePermission", REST_API_ID, condition)
+        self.outputs["RestApiId"] = {
+            "Description": "the REST API (LocalStack serves it under /restapis/ID/STAGE)",
+            "Value": _ref(REST_API_ID),
+            **condition,
+        }
+        self.outputs["RestApiStage"] = {
+            "Description": "the REST API's stage",
+            "Value": stage_name,
+            **condition,
+        }
+        return _sub(
+            f"https://${{{REST_API_ID}}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}"
+            f"/{stage_name}/"
+        )
+
+    def _http_api(self) -> Json:
+        condition = {"Condition": front_door_condition("http")}
+        integration = f"{HTTP_API_ID}Integration"
+        self._add(
+            HTTP_API_ID,
+            "AWS::ApiGatewayV2::Api",
+            {"Name": self._function_name(API_HANDLER), "ProtocolType": "HTTP"},
+            **condition,
         )
         self._add(
-            f"{API_HANDLER_ID}InvokePermission",
+            integration,
+            "AWS::ApiGatewayV2::Integration",
+            {
+                "ApiId": _ref(HTTP_API_ID),
+                "IntegrationType": "AWS_PROXY",
+                "IntegrationUri": _arn(API_HANDLER_ID),
+                # The REST API's event shape, which Chalice reads.
+                "PayloadFormatVersion": "1.0",
+            },
+            **condition,
+        )
+        for path in sorted(self._app.swagger["paths"]):
+            self._add(
+                logical_id(HTTP_API_ID, "route", path_words(path)),
+                "AWS::ApiGatewayV2::Route",
+                {
+                    "ApiId": _ref(HTTP_API_ID),
+                    "RouteKey": f"ANY {path}",
+                    "Target": _sub(f"integrations/${{{integration}}}"),
+                },
+                **condition,
+            )
+        self._add(
+            f"{HTTP_API_ID}Stage",
+            "AWS::ApiGatewayV2::Stage",
+            {"ApiId": _ref(HTTP_API_ID), "StageName": "$default", "AutoDeploy": True},
+            **condition,
+        )
+        self._invoke_permission(f"{HTTP_API_ID}InvokePermission", HTTP_API_ID, condition)
+        return _sub(f"https://${{{HTTP_API_ID}}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/")
+
+    def _function_url(self) -> None:
+        condition = {"Condition": front_door_condition("url")}
+        self._add(
+            FUNCTION_URL_ID,
+            "AWS::Lambda::Url",
+            # Tocsin authenticates every /v1 request itself (API keys).
+            {"AuthType": "NONE", "TargetFunctionArn": _arn(API_HANDLER_ID)},
+            **condition,
+        )
+        # Since October 2025 a public function URL needs both permissions; the second is only
+        # for invocations through the URL.
+        self._add(
+            f"{FUNCTION_URL_ID}Permission",
+            "AWS::Lambda::Permission",
+            {
+                "Action": "lambda:InvokeFunctionUrl",
+                "FunctionName": _ref(API_HANDLER_ID),
+                "Principal": "*",
+                "FunctionUrlAuthType": "NONE",
+            },
+            **condition,
+        )
+        self._add(
+            f"{FUNCTION_URL_ID}InvokePermission",
+            "AWS::Lambda::Permission",
+            {
+                "Action": "lambda:InvokeFunction",
+                "FunctionName": _ref(API_HANDLER_ID),
+                "Principal": "*",
+                "InvokedViaFunctionUrl": True,
+            },
+            **condition,
+        )
+
+    def _invoke_permission(self, resource_id: str, api_id: str, condition: Json) -> None:
+        self._add(
+            resource_id,
             "AWS::Lambda::Permission",
             {
                 "Action": "lambda:InvokeFunction",
@@ -579,15 +759,22 @@ class _TemplateBuilder:
                 "Principal": "apigateway.amazonaws.com",
                 "SourceArn": _sub(
                     "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:"
-                    f"${{{REST_API_ID}}}/*"
+                    f"${{{api_id}}}/*"
                 ),
             },
+            **condition,
         )
-        url = (
-            f"https://${{{REST_API_ID}}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}"
-            f"/{config.api_gateway_stage}/"
-        )
-        self._output("ApiUrl", _sub(url), "base URL of the HTTP API")
+
+
+def front_door_condition(door: str) -> str:
+    return logical_id("front door", door)
+
+
+def path_words(path: str) -> str:
+    """``/v1/recipients/{recipient_id}`` -> ``v1 recipients recipient_id``; ``/`` -> ``root``;
+    a greedy ``{proxy+}`` -> ``proxy greedy``."""
+    words = path.replace("+}", " greedy}").strip("/")
+    return words or "root"
 
 
 def lambda_runtime(project_dir: Path) -> str:
@@ -601,8 +788,8 @@ def render_template(spec: Definition, app: ChaliceApp, runtime: str) -> Json:
 
 
 def build_template(stage: Stage, project_dir: Path = PROJECT_DIR) -> Json:
-    if stage is Stage.LOCAL:
-        raise ValueError("the local stage is never deployed (fault injection, loopback webhooks)")
+    """The template of ``stage``. The ``local`` stage is deployed only into LocalStack (loopback
+    webhooks, the compressed retry schedule; fault injection stays off: it is never set)."""
     app = read_in_child(project_dir, stage.value)
     return render_template(definition(stage), app, lambda_runtime(project_dir))
 
@@ -612,7 +799,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         prog="python -m infra.template", description="Writes Tocsin's CloudFormation template."
     )
     parser.add_argument(
-        "--stage", choices=[Stage.DEV.value, Stage.PROD.value], default=Stage.DEV.value
+        "--stage", choices=[stage.value for stage in Stage], default=Stage.DEV.value
     )
     parser.add_argument("--out", type=Path, help="file to write (default: standard output)")
     args = parser.parse_args(argv)

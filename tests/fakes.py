@@ -15,9 +15,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from chalicelib.adapters.dynamodb import cancelled_delivery
 from chalicelib.domain.topics import first_word
 from chalicelib.models.common import Channel, DeliveryStatus
 from chalicelib.models.messages import DeadLetterMessage, DeliveryMessage, FanoutMessage
+from chalicelib.models.preferences import RecipientPreferences, TenantPreferences
+from chalicelib.models.scheduling import DigestEntry, DigestJoin, DigestWindow, Timer
 from chalicelib.models.stored import (
     ApiKeyRecord,
     ConsoleSession,
@@ -33,10 +36,13 @@ from chalicelib.models.stored import (
     Subscription,
     Tenant,
 )
+from chalicelib.models.templates import Template
 from chalicelib.ports import (
     Claim,
+    DigestWindowMoved,
     IdempotencyKeyTaken,
     InvalidCursor,
+    NotificationExists,
     Outgoing,
     Page,
     PublishFailed,
@@ -118,6 +124,13 @@ class FakeStore:
         self.notifications: dict[tuple[str, str], Notification] = {}
         self.deliveries: dict[DeliveryKey, Delivery] = {}
         self.idempotency: dict[tuple[str, str], IdempotencyRecord] = {}
+        self.push_endpoints: dict[str, str] = {}
+        self.tenant_preferences: dict[str, TenantPreferences] = {}
+        self.templates: dict[tuple[str, str], Template] = {}
+        # Keyed as the DynamoDB store keys them: a timer set again for another time is another.
+        self.timers: dict[tuple[str, datetime], Timer] = {}
+        self.windows: dict[tuple[str, str, str], DigestWindow] = {}
+        self.entries: dict[tuple[str, str], dict[str, DigestEntry]] = {}
         # Called before a delivery write commits: lets a test interleave a concurrent writer.
         self.before_write: list[Callable[[], None]] = []
 
@@ -179,6 +192,23 @@ class FakeStore:
 
     def delete_recipient(self, tenant_id: str, recipient_id: str) -> bool:
         return self.recipients.pop((tenant_id, recipient_id), None) is not None
+
+    def remove_push_tokens(self, tenant_id: str, recipient_id: str, targets: Sequence[str]) -> None:
+        recipient = self.recipients.get((tenant_id, recipient_id))
+        if recipient is None or not recipient.push_tokens:
+            return
+        kept = [token for token in recipient.push_tokens if token.target not in set(targets)]
+        recipient.push_tokens = kept or None
+
+    # --- push endpoints -----------------------------------------------------------------------
+    def get_push_endpoint(self, target: str) -> str | None:
+        return self.push_endpoints.get(target)
+
+    def put_push_endpoint(self, target: str, endpoint_arn: str) -> None:
+        self.push_endpoints[target] = endpoint_arn
+
+    def delete_push_endpoint(self, target: str) -> None:
+        self.push_endpoints.pop(target, None)
 
     def _endpoint(self, tenant_id: str, recipient_id: str, url: str | None) -> Recipient | None:
         recipient = self.recipients.get((tenant_id, recipient_id))
@@ -300,18 +330,58 @@ class FakeStore:
         notification: Notification,
         deliveries: Sequence[Delivery],
         idempotency: IdempotencyRecord | None,
+        *,
+        timers: Sequence[Timer] = (),
+        digest: DigestJoin | None = None,
     ) -> None:
         if idempotency is not None:
             key = (idempotency.tenant_id, idempotency.key)
             existing = self.idempotency.get(key)
             if existing is not None and existing.expires_at > notification.created_at:
                 raise IdempotencyKeyTaken(idempotency.key)
-            self.idempotency[key] = idempotency
+        if (notification.tenant_id, notification.id) in self.notifications:
+            raise NotificationExists(notification.id)
+        if digest is not None:
+            self._check_join(digest)
+        if idempotency is not None:
+            self.idempotency[(idempotency.tenant_id, idempotency.key)] = idempotency
         self.notifications[(notification.tenant_id, notification.id)] = notification.model_copy(
             deep=True
         )
         for delivery in deliveries:
             self.deliveries[delivery.key] = delivery.model_copy()
+        self.put_timers(timers)
+        if digest is not None:
+            self._join(digest)
+
+    def _check_join(self, join: DigestJoin) -> None:
+        window = join.window
+        current = self.windows.get((window.tenant_id, window.recipient_id, window.key))
+        if join.opens:
+            holds = (current is None and join.replaces is None) or (
+                current is not None and current.window_id == join.replaces
+            )
+        else:
+            holds = (
+                current is not None
+                and current.window_id == window.window_id
+                and not current.closed
+                and current.items < join.max_items
+            )
+        if not holds:
+            raise DigestWindowMoved(window.window_id)
+
+    def _join(self, join: DigestJoin) -> None:
+        window = join.window
+        key = (window.tenant_id, window.recipient_id, window.key)
+        if join.opens:
+            self.windows[key] = window.model_copy(update={"closed": False, "items": 1})
+        else:
+            self.windows[key].items += 1
+        entry = join.entry
+        self.entries.setdefault((entry.tenant_id, entry.window_id), {})[entry.notification_id] = (
+            entry.model_copy()
+        )
 
     def get_idempotency(self, tenant_id: str, key: str) -> IdempotencyRecord | None:
         return self.idempotency.get((tenant_id, key))
@@ -357,6 +427,25 @@ class FakeStore:
     def cancel_notification(self, tenant_id: str, notification_id: str, at: datetime) -> None:
         notification = self.notifications[(tenant_id, notification_id)]
         notification.cancelled_at = notification.cancelled_at or at
+
+    def cancel_unsent_deliveries(self, tenant_id: str, notification_id: str, now: datetime) -> int:
+        cancelled = 0
+        keys = [
+            key
+            for key in self.deliveries
+            if key.tenant_id == tenant_id and key.notification_id == notification_id
+        ]
+        for key in keys:
+            self._before_write()
+            stored = self.deliveries[key]
+            leased = stored.lease_until is not None and stored.lease_until > now
+            if stored.status.is_final or leased:
+                continue
+            updated = cancelled_delivery(stored)
+            self.deliveries[key] = updated
+            self._count(updated, {stored.status: -1, DeliveryStatus.SKIPPED: 1})
+            cancelled += 1
+        return cancelled
 
     # --- deliveries ---------------------------------------------------------------------------
     def get_delivery(self, key: DeliveryKey) -> Delivery | None:
@@ -450,6 +539,91 @@ class FakeStore:
         stored.sweep_at = sweep_at
         stored.sweeps += 1
         return True
+
+    def move(
+        self, changes: Sequence[tuple[Delivery, Delivery]], *, now: datetime
+    ) -> list[Delivery]:
+        moved = []
+        for before, after in changes:
+            stored = self.deliveries.get(before.key)
+            if (
+                stored is None
+                or stored.status is not before.status
+                or stored.attempts != before.attempts
+                or (stored.lease_until is not None and stored.lease_until > now)
+            ):
+                continue
+            self.deliveries[after.key] = after.model_copy()
+            self._count(after, {before.status: -1, after.status: 1})
+            moved.append(after.model_copy())
+        return moved
+
+    def get_deliveries(self, keys: Sequence[DeliveryKey]) -> list[Delivery]:
+        return [self.deliveries[key].model_copy() for key in keys if key in self.deliveries]
+
+    # --- timers and digests -------------------------------------------------------------------
+    def put_timers(self, timers: Sequence[Timer]) -> None:
+        for timer in timers:
+            self.timers[(timer.name, timer.due)] = timer.model_copy()
+
+    def due_timers(self, *, until: datetime, now: datetime, limit: int) -> list[Timer]:
+        due = sorted(
+            (timer for timer in self.timers.values() if timer.due <= until), key=lambda t: t.due
+        )
+        return [timer.model_copy() for timer in due[:limit]]
+
+    def delete_timer(self, timer: Timer) -> None:
+        self.timers.pop((timer.name, timer.due), None)
+
+    def get_digest_window(self, tenant_id: str, recipient_id: str, key: str) -> DigestWindow | None:
+        found = self.windows.get((tenant_id, recipient_id, key))
+        return None if found is None else found.model_copy()
+
+    def close_digest_window(
+        self, tenant_id: str, recipient_id: str, key: str, window_id: str
+    ) -> None:
+        window = self.windows.get((tenant_id, recipient_id, key))
+        if window is not None and window.window_id == window_id:
+            window.closed = True
+
+    def digest_entries(self, tenant_id: str, window_id: str) -> list[DigestEntry]:
+        entries = self.entries.get((tenant_id, window_id), {})
+        return [entries[nid].model_copy() for nid in sorted(entries)]
+
+    # --- preferences and templates ------------------------------------------------------------
+    def get_tenant_preferences(self, tenant_id: str) -> TenantPreferences | None:
+        found = self.tenant_preferences.get(tenant_id)
+        return None if found is None else found.model_copy(deep=True)
+
+    def put_tenant_preferences(self, tenant_id: str, preferences: TenantPreferences) -> None:
+        self.tenant_preferences[tenant_id] = preferences.model_copy(deep=True)
+
+    def put_recipient_preferences(
+        self, tenant_id: str, recipient_id: str, preferences: RecipientPreferences
+    ) -> bool:
+        recipient = self.recipients.get((tenant_id, recipient_id))
+        if recipient is None:
+            return False
+        recipient.preferences = preferences.model_copy(deep=True)
+        return True
+
+    def put_template(self, template: Template) -> None:
+        self.templates[(template.tenant_id, template.name)] = template.model_copy(deep=True)
+
+    def get_template(self, tenant_id: str, name: str) -> Template | None:
+        found = self.templates.get((tenant_id, name))
+        return None if found is None else found.model_copy(deep=True)
+
+    def delete_template(self, tenant_id: str, name: str) -> bool:
+        return self.templates.pop((tenant_id, name), None) is not None
+
+    def list_templates(self, tenant_id: str, *, limit: int, cursor: str | None) -> Page[Template]:
+        rows = [
+            (name, t.model_copy(deep=True))
+            for (tid, name), t in self.templates.items()
+            if tid == tenant_id
+        ]
+        return paged(rows, f"templates:{tenant_id}", limit=limit, cursor=cursor, newest_first=False)
 
     def _before_write(self) -> None:
         while self.before_write:
@@ -563,7 +737,7 @@ class FakeStore:
                 tenant_id=tenant_id,
                 recipient_id=recipient_id,
                 notification_id=key.notification_id,
-                content=notification.content,
+                content=delivery.content or notification.content,
                 created_at=delivery.created_at or notification.created_at,
                 read_at=delivery.read_at,
             )
@@ -611,6 +785,19 @@ class FakeStore:
 
 
 @dataclass
+class FakeTimerQueue:
+    """Records the timers handed to the queue, with the delay each was given."""
+
+    hinted: list[tuple[Timer, float]] = field(default_factory=list)
+    failing: bool = False
+
+    def hint(self, timers: Sequence[Timer], *, now: datetime) -> None:
+        if self.failing:
+            raise PublishFailed("SQS is down")
+        self.hinted += [(timer, max(0.0, (timer.due - now).total_seconds())) for timer in timers]
+
+
+@dataclass
 class FakePublisher:
     announced: list[tuple[DeliveryMessage, list[Channel]]] = field(default_factory=list)
     fanouts: list[FanoutMessage] = field(default_factory=list)
@@ -645,10 +832,12 @@ class ScriptedSender:
         self.channel = channel
         self._outcomes = list(outcomes)
         self.sent: list[tuple[str, str, str | None]] = []
+        self.outgoing: list[Outgoing] = []
         self.during_send: list[Callable[[], None]] = []
 
     def send(self, outgoing: Outgoing, delivery: Delivery, tenant: Tenant) -> SendOutcome:
         self.sent.append((outgoing.notification_id, delivery.recipient_id, delivery.webhook_id))
+        self.outgoing.append(outgoing)
         while self.during_send:
             self.during_send.pop(0)()
         return self._outcomes.pop(0) if self._outcomes else SendOutcome.ok()

@@ -18,6 +18,7 @@ from typing import Any
 
 import boto3
 
+from chalicelib.models.common import Channel
 from tocsin_local.local_cloud import aws_env
 
 STATE_FILE = Path(".tocsin") / "local.json"
@@ -160,8 +161,62 @@ def cmd_keys_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def _integrations() -> Any:
+    from chalicelib.adapters.dynamodb_alerts import DynamoAlertStore
+    from chalicelib.adapters.runtime import SystemClock
+    from chalicelib.domain.integrations import IntegrationService
+    from chalicelib.settings import get_settings
+
+    store = DynamoAlertStore(_client("dynamodb"), get_settings().table_name)
+    return store, IntegrationService(
+        integrations=store, tenants=store, policies=store, clock=SystemClock()
+    )
+
+
+def _integration_line(integration: Any, routing_key: str | None = None) -> str:
+    from chalicelib.api.alert_representations import integration_out
+
+    shown = json.loads(integration_out(integration, routing_key).model_dump_json())
+    return json.dumps({"tenant": integration.tenant_id, **shown})
+
+
+def cmd_integrations_create(args: argparse.Namespace) -> int:
+    from chalicelib.domain.errors import Invalid
+    from chalicelib.models.alerts import IntegrationKind
+
+    _, integrations = _integrations()
+    try:
+        created = integrations.create(
+            args.tenant,
+            IntegrationKind(args.kind),
+            topic=args.topic,
+            escalation_policy=args.escalation_policy,
+        )
+    except Invalid as invalid:
+        print(json.dumps({"error": f"{'.'.join(map(str, invalid.loc))}: {invalid.msg}"}))
+        return 2
+    print(_integration_line(created.integration, created.routing_key))
+    return 0
+
+
+def cmd_integrations_list(args: argparse.Namespace) -> int:
+    store, integrations = _integrations()
+    for tenant in _tenants(store, args.tenant):
+        for integration in integrations.list(tenant):
+            print(_integration_line(integration))
+    return 0
+
+
+def cmd_integrations_revoke(args: argparse.Namespace) -> int:
+    _, integrations = _integrations()
+    revoked = integrations.revoke(args.integration_id)
+    print(json.dumps({"revoked": revoked, "id": args.integration_id}))
+    return 0 if revoked else 1
+
+
 def outbox(endpoint: str) -> list[dict[str, Any]]:
-    """What the local cloud 'sent': SES emails and SNS text messages, oldest first."""
+    """What the local cloud 'sent': SES emails, SNS text messages and mobile pushes, oldest
+    first."""
     with urllib.request.urlopen(f"{endpoint}/moto-api/data.json", timeout=10) as response:  # noqa: S310
         data = json.load(response)
     items: list[dict[str, Any]] = []
@@ -189,7 +244,29 @@ def outbox(endpoint: str) -> list[dict[str, Any]]:
                 "id": sms.get("message_id"),
             }
         )
+    for endpoint_item in data.get("sns", {}).get("PlatformEndpoint", []):
+        for push in endpoint_item.get("sent", []) or []:
+            items.append(
+                {
+                    "channel": "push",
+                    "time": push.get("sent_at"),
+                    "to": endpoint_item.get("token"),
+                    "subject": _push_title(push.get("message", "")),
+                    "body": push.get("message"),
+                    "endpoint": endpoint_item.get("arn"),
+                    "id": push.get("message_id"),
+                }
+            )
     return sorted(items, key=lambda item: item["time"] or "")
+
+
+def _push_title(message: str) -> str | None:
+    """The ``default`` text of an SNS mobile push message (MessageStructure json)."""
+    try:
+        parsed = json.loads(message)
+    except ValueError:
+        return message
+    return parsed.get("default") if isinstance(parsed, dict) else message
 
 
 def cmd_outbox(args: argparse.Namespace) -> int:
@@ -368,7 +445,25 @@ def parser() -> argparse.ArgumentParser:
     revoke.add_argument("key_prefix")
     revoke.set_defaults(handler=cmd_keys_revoke)
 
-    box = commands.add_parser("outbox", help="emails and SMS the local cloud sent")
+    integrations = commands.add_parser(
+        "integrations", help="where alerts come from (PagerDuty routing keys, Alertmanager)"
+    ).add_subparsers(dest="integrations", required=True)
+    integration = integrations.add_parser(
+        "create", help="create an integration (a PagerDuty one prints its routing key, once)"
+    )
+    integration.add_argument("--tenant", required=True)
+    integration.add_argument("--kind", required=True, choices=["pagerduty", "alertmanager"])
+    integration.add_argument("--topic", help="the topic its alerts notify (default: alerts)")
+    integration.add_argument("--escalation-policy", help="an escalation policy of the tenant")
+    integration.set_defaults(handler=cmd_integrations_create)
+    listing = integrations.add_parser("list", help="integrations, one JSON line each")
+    listing.add_argument("--tenant")
+    listing.set_defaults(handler=cmd_integrations_list)
+    revoking = integrations.add_parser("revoke", help="revoke an integration by its id")
+    revoking.add_argument("integration_id")
+    revoking.set_defaults(handler=cmd_integrations_revoke)
+
+    box = commands.add_parser("outbox", help="emails, SMS and pushes the local cloud sent")
     box.add_argument("--json", action="store_true")
     box.set_defaults(handler=cmd_outbox)
 
@@ -378,7 +473,7 @@ def parser() -> argparse.ArgumentParser:
     dlq_list.set_defaults(handler=cmd_dlq_list)
     redrive = dlq.add_parser("redrive", help="attempt failed deliveries again")
     redrive.add_argument("--tenant")
-    redrive.add_argument("--channel", choices=["webhook", "email", "sms", "inbox"])
+    redrive.add_argument("--channel", choices=[channel.value for channel in Channel])
     redrive.add_argument("--recipient-id")
     redrive.set_defaults(handler=cmd_dlq_redrive)
 

@@ -6,15 +6,18 @@ The stack runs as `make run` runs it, with every injected fault on: function cra
 after a send (probability per attempt), SNS publish failures after the table write, a receiver
 that answers 5xx or stalls past the webhook timeout, the trigger runner killed outright
 (SIGKILL) and restarted by the supervisor mid-run, and, for notifications to a topic, fan-out
-crashes between the batch writes of a page and between pages. The receiver counts by
-``webhook-id`` (one per notification and recipient).
+crashes between the batch writes of a page and between pages. The receiver counts webhooks by
+``webhook-id`` (one per notification and recipient). Every fourth one-recipient notification
+also goes to a chat channel (Slack, by default): the same receiver takes its messages, found by
+the notification id they show, with the same faults.
 
-Accounting after the deadline, per expected webhook delivery (each one-recipient notification,
-and each subscriber of each topic notification):
+Accounting after the deadline, per expected delivery (the webhook and the chat message of each
+one-recipient notification, and the webhook of each subscriber of each topic notification):
 - delivered: the receiver got a 2xx and the delivery's status says so;
 - failed and visible: the delivery is ``failed`` and listed by /v1/dead-letters;
 - lost: anything else.
-A webhook-id that got more than one 2xx is a duplicate success. It is explained when a process
+A delivery (a webhook-id, a chat message's notification) that got more than one 2xx is a
+duplicate success. It is explained when a process
 died between an earlier 2xx of it and the record of that success (an injected crash at that
 point, or another death: a function timeout, the runner killed), as the functions' journal of
 sends and records shows; any other duplicate is unexplained.
@@ -26,6 +29,7 @@ import concurrent.futures
 import json
 import os
 import random
+import re
 import signal
 import tempfile
 import threading
@@ -62,6 +66,10 @@ class FaultPlan:
     topic_subscribers: int = 40
     fanout_page_size: int = 20
     crash_in_fanout: float = 0.08
+    # A chat channel that every chat_every-th one-recipient notification also goes to (None:
+    # webhooks only).
+    chat_channel: str | None = "slack"
+    chat_every: int = 4
     clients: int = 8
     deadline_seconds: float = 300.0
     seed: int = 20261201
@@ -78,10 +86,14 @@ class FaultReport:
     resends_after_other_death: int = 0
     unexplained_duplicates: list[str] = field(default_factory=list)
     webhook_requests: int = 0
+    # Expected deliveries by channel.
+    channels: Counter[str] = field(default_factory=Counter)
     injected: Counter[str] = field(default_factory=Counter)
     runner_restarts: int = 0
     seconds: float = 0.0
     inconsistent: list[str] = field(default_factory=list)
+    # What the lost ones showed at the end (their status, and whether the receiver had a 2xx).
+    lost_as: Counter[str] = field(default_factory=Counter)
 
     @property
     def retries(self) -> int:
@@ -99,7 +111,28 @@ class FaultReport:
             f"unexplained {len(self.unexplained_duplicates)})\n"
             f"webhook requests {self.webhook_requests} (retries {self.retries}), runner restarts "
             f"{self.runner_restarts}, {self.seconds:.1f} s\ninjected: {injected}"
+            + (f"\nlost as: {dict(self.lost_as)}" if self.lost_as else "")
         )
+
+
+# A chat message shows its notification's id (a ULID).
+_NOTIFICATION_ID = re.compile(r"\b[0-9A-HJKMNP-TV-Z]{26}\b")
+
+
+def received_key(path: str, headers: Any, body: bytes) -> str:
+    """What identifies a delivery at the receiver: a webhook's ``webhook-id``; a chat
+    message's channel (the path it was posted to) and the notification id it shows."""
+    if path.startswith("/hook"):
+        return str(headers.get("webhook-id", ""))
+    found = _NOTIFICATION_ID.search(body.decode(errors="replace"))
+    return f"{path.strip('/')}:{found.group() if found else ''}"
+
+
+def delivery_key(notification_id: str, recipient_id: str, channel: str) -> str:
+    """The receiver's key of an expected delivery."""
+    if channel == "webhook":
+        return webhook_id_of(notification_id, recipient_id)
+    return f"{channel}:{notification_id}"
 
 
 class FaultyReceiver:
@@ -124,7 +157,7 @@ class FaultyReceiver:
         return "ok"
 
     def succeeded(self) -> set[str]:
-        """Webhook ids that got a 2xx so far."""
+        """Deliveries (``received_key``) that got a 2xx so far."""
         with self._lock:
             return set(self.successes)
 
@@ -141,8 +174,8 @@ class FaultyReceiver:
                 self.end_headers()
 
             def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("content-length", "0")))
-                webhook_id = self.headers.get("webhook-id", "")
+                body = self.rfile.read(int(self.headers.get("content-length", "0")))
+                webhook_id = received_key(self.path, self.headers, body)
                 decision = receiver._decide()
                 if decision == "stall":
                     with receiver._lock:
@@ -234,11 +267,14 @@ def _every_item(api: str, key: str, path: str) -> Iterator[dict[str, Any]]:
         params["cursor"] = page["next"]
 
 
-def _dead_letter_keys(api: str, key: str) -> set[tuple[str, str]]:
+Expected = tuple[str, str, str]  # notification, recipient, channel
+
+
+def _dead_letter_keys(api: str, key: str) -> set[Expected]:
     return {
-        (item["notification_id"], item["recipient_id"])
+        (item["notification_id"], item["recipient_id"], item["channel"])
         for item in _every_item(api, key, "/v1/dead-letters")
-        if item["channel"] == "webhook"
+        if item["channel"] != "inbox"
     }
 
 
@@ -263,10 +299,14 @@ def _subscribers(plan: FaultPlan) -> list[str]:
     return [f"sub-{index:04d}" for index in range(plan.topic_subscribers)]
 
 
-def _set_up(api: str, key: str, hook: str, plan: FaultPlan) -> None:
+def _set_up(api: str, key: str, base: str, plan: FaultPlan) -> None:
     session = _session(key)
+    hook = f"{base}/hook"
+    single: dict[str, str] = {"webhook_url": hook}
+    if plan.chat_channel:
+        single[f"{plan.chat_channel}_webhook_url"] = f"{base}/{plan.chat_channel}"
     session.put(
-        f"{api}/v1/recipients/{SINGLE_RECIPIENT}", json={"webhook_url": hook}, timeout=30
+        f"{api}/v1/recipients/{SINGLE_RECIPIENT}", json=single, timeout=30
     ).raise_for_status()
     if not plan.topic_notifications:
         return
@@ -296,14 +336,15 @@ def _run(plan: FaultPlan, state_dir: Path) -> FaultReport:
     killed: list[int] = []
     try:
         api, key = stack.api_url, stack.api_key
-        _set_up(api, key, f"http://127.0.0.1:{server.server_address[1]}/hook", plan)
+        _set_up(api, key, f"http://127.0.0.1:{server.server_address[1]}", plan)
+        single_channels = ["webhook", *([plan.chat_channel] if plan.chat_channel else [])]
         total = plan.notifications + plan.topic_notifications
         kill_at = {
             round(total * (index + 1) / (plan.runner_kills + 1))
             for index in range(plan.runner_kills)
         }
         topic_every = total // plan.topic_notifications if plan.topic_notifications else 0
-        expected: list[tuple[str, str]] = []
+        expected: list[Expected] = []
         accepted: list[str] = []
         lock = threading.Lock()
         local = threading.local()
@@ -312,20 +353,25 @@ def _run(plan: FaultPlan, state_dir: Path) -> FaultReport:
             if not hasattr(local, "session"):
                 local.session = _session(key)
             to_topic = bool(topic_every) and index % topic_every == 0
-            target = (
+            channels = single_channels if index % plan.chat_every == 0 else ["webhook"]
+            target: dict[str, Any] = (
                 {"topic": TOPIC}
                 if to_topic
-                else {"recipient_id": SINGLE_RECIPIENT, "channels": ["webhook"]}
+                else {"recipient_id": SINGLE_RECIPIENT, "channels": channels}
             )
             response = local.session.post(
                 f"{api}/v1/notifications", json={**target, "title": f"fault {index}"}, timeout=60
             )
             response.raise_for_status()
             nid = response.json()["id"]
-            recipients = _subscribers(plan) if to_topic else [SINGLE_RECIPIENT]
+            due = (
+                [(recipient, "webhook") for recipient in _subscribers(plan)]
+                if to_topic
+                else [(SINGLE_RECIPIENT, channel) for channel in target["channels"]]
+            )
             with lock:
                 accepted.append(nid)
-                expected.extend((nid, recipient) for recipient in recipients)
+                expected.extend((nid, recipient, channel) for recipient, channel in due)
                 if len(accepted) in kill_at:
                     pid = stack.kill_runner()
                     if pid is not None:
@@ -335,21 +381,23 @@ def _run(plan: FaultPlan, state_dir: Path) -> FaultReport:
         with concurrent.futures.ThreadPoolExecutor(plan.clients) as pool:
             list(pool.map(send, range(total)))
         report.accepted = len(expected)
+        report.channels.update(channel for _, _, channel in expected)
 
         statuses = _await_final(stack, receiver, expected, time.monotonic() + plan.deadline_seconds)
         report.seconds = time.monotonic() - started
         dead = _dead_letter_keys(api, key)
         successes = receiver.succeeded()
-        for nid, recipient in expected:
-            status = statuses.get((nid, recipient))
-            got_2xx = webhook_id_of(nid, recipient) in successes
-            subject = f"{nid}/{recipient}"
+        for nid, recipient, channel in expected:
+            status = statuses.get((nid, recipient, channel))
+            got_2xx = delivery_key(nid, recipient, channel) in successes
+            subject = f"{nid}/{recipient}/{channel}"
             if status == "delivered" and got_2xx:
                 report.delivered += 1
-            elif status == "failed" and (nid, recipient) in dead:
+            elif status == "failed" and (nid, recipient, channel) in dead:
                 report.failed_visible += 1
             else:
                 report.lost.append(subject)
+                report.lost_as[f"{channel} {status or 'unread'}, 2xx {got_2xx}"] += 1
             if (status == "delivered") != got_2xx:
                 report.inconsistent.append(subject)
         _account_duplicates(report, receiver, stack.journal)
@@ -363,19 +411,20 @@ def _run(plan: FaultPlan, state_dir: Path) -> FaultReport:
     return report
 
 
-def _webhook_statuses(api: str, key: str, nid: str) -> dict[tuple[str, str], str]:
+def _statuses(api: str, key: str, nid: str) -> dict[Expected, str]:
     return {
-        (nid, item["recipient_id"]): item["status"]
-        for item in _every_item(api, key, f"/v1/notifications/{nid}/deliveries?channel=webhook")
+        (nid, item["recipient_id"], item["channel"]): item["status"]
+        for item in _every_item(api, key, f"/v1/notifications/{nid}/deliveries")
+        if item["channel"] != "inbox"
     }
 
 
 def _await_final(
     stack: CampaignStack,
     receiver: FaultyReceiver,
-    expected: list[tuple[str, str]],
+    expected: list[Expected],
     deadline: float,
-) -> dict[tuple[str, str], str]:
+) -> dict[Expected, str]:
     """Waits until every expected delivery is final, firing the sweeper meanwhile; returns the
     status of each.
 
@@ -384,24 +433,24 @@ def _await_final(
     round would cost moto a scan of the table per page."""
     api, key = stack.api_url, stack.api_key
     while time.monotonic() < deadline:
+        succeeded = receiver.succeeded()
         covered = {
-            (nid, recipient)
-            for nid, recipient in expected
-            if webhook_id_of(nid, recipient) in receiver.succeeded()
+            (nid, recipient, channel)
+            for nid, recipient, channel in expected
+            if delivery_key(nid, recipient, channel) in succeeded
         }
         if covered.union(_dead_letter_keys(api, key)).issuperset(expected):
             break
         stack.fire_sweep()
         time.sleep(2)
-    statuses: dict[tuple[str, str], str] = {}
-    notifications = sorted({nid for nid, _ in expected})
-    while time.monotonic() < deadline:
+    statuses: dict[Expected, str] = {}
+    notifications = sorted({nid for nid, _, _ in expected})
+    while True:
+        # Read at least once, past the deadline too: the report then says what is still open.
         for nid in notifications:
-            statuses.update(_webhook_statuses(api, key, nid))
-        still_open = {
-            nid for nid, recipient in expected if statuses.get((nid, recipient)) not in FINAL
-        }
-        if not still_open:
+            statuses.update(_statuses(api, key, nid))
+        still_open = {item[0] for item in expected if statuses.get(item) not in FINAL}
+        if not still_open or time.monotonic() >= deadline:
             break
         notifications = sorted(still_open)
         stack.fire_sweep()
@@ -426,7 +475,7 @@ def _account_duplicates(report: FaultReport, receiver: FaultyReceiver, journal: 
             entry = json.loads(line)
             # Sends are written down as "{notification}/{recipient}/{channel}".
             parts = entry["subject"].split("/")
-            subject = webhook_id_of(parts[0], parts[1]) if len(parts) == 3 else entry["subject"]
+            subject = delivery_key(*parts) if len(parts) == 3 else entry["subject"]
             if entry["fault"] in witnessed:
                 witnessed[entry["fault"]][subject] += 1
                 continue

@@ -26,8 +26,18 @@ from chalicelib.settings import Stage
 from infra.provision import provision
 from infra.resources import PROJECT_DIR, definition, stage_settings
 from tocsin_local.local_cloud import LocalCloud, Options, free_port
+from tocsin_local.ticker import Ticker
 
 DEMO_TENANT = "demo"
+# Scheduled functions the local stage runs every few seconds besides their schedule (see
+# tocsin_local.ticker): alerts' escalation steps and silence ends come due within seconds.
+# TOCSIN_LOCAL_TICK_SECONDS changes the period (0: only the schedule, once a minute).
+LOCAL_TICKS = ("alert_timers",)
+
+
+def local_ticks() -> dict[str, float]:
+    seconds = float(os.environ.get("TOCSIN_LOCAL_TICK_SECONDS", "1"))
+    return {name: seconds for name in LOCAL_TICKS} if seconds > 0 else {}
 
 
 @dataclass(frozen=True)
@@ -72,6 +82,32 @@ def write_private(path: Path, text: str) -> None:
     os.fchmod(descriptor, 0o600)
     with os.fdopen(descriptor, "w") as file:
         file.write(text)
+
+
+# The local cloud's own platform applications (moto takes any credential): what a stage's
+# TOCSIN_PUSH_*_APPLICATION_ARN settings name on AWS.
+LOCAL_PUSH_APPLICATIONS = (
+    ("TOCSIN_PUSH_FCM_APPLICATION_ARN", "GCM", "tocsin-local-fcm"),
+    ("TOCSIN_PUSH_APNS_APPLICATION_ARN", "APNS", "tocsin-local-apns"),
+    ("TOCSIN_PUSH_APNS_SANDBOX_APPLICATION_ARN", "APNS_SANDBOX", "tocsin-local-apns-sandbox"),
+)
+
+
+def local_push_applications(session: boto3.session.Session) -> dict[str, str]:
+    """Makes the push platform applications in the local cloud; their settings for the
+    functions."""
+    sns = session.client("sns")
+    made = {}
+    for setting, platform, name in LOCAL_PUSH_APPLICATIONS:
+        # Placeholders (moto takes any); LocalStack wants a principal beside every credential.
+        attributes = {
+            "PlatformCredential": "local-cloud-placeholder",
+            "PlatformPrincipal": "local-cloud-placeholder",
+        }
+        made[setting] = sns.create_platform_application(
+            Name=name, Platform=platform, Attributes=attributes
+        )["PlatformApplicationArn"]
+    return made
 
 
 def issue_demo_key(session: boto3.session.Session, table: str) -> IssuedKey:
@@ -122,6 +158,7 @@ def run(
     state_file = state_dir / "local.json"
     with contextlib.suppress(FileNotFoundError):
         state_file.unlink()
+    ticker: Ticker | None = None
     try:
         endpoint = cloud.start_endpoint()
         session = EndpointSession(endpoint, cloud.env)
@@ -131,9 +168,14 @@ def run(
         cloud.env["TOCSIN_NOTIFICATIONS_TOPIC_ARN"] = provisioned.topic_arns[
             settings.notifications_topic_name
         ]
+        cloud.env.update(local_push_applications(session))
         key = issue_demo_key(session, settings.table_name)
+        # Where acknowledge links point (the address this stack serves).
+        cloud.env.setdefault("TOCSIN_PUBLIC_URL", cloud.api_url)
         cloud.start_functions()
         cloud.wait_ready("/health")
+        ticker = Ticker(state_dir, local_ticks())
+        ticker.start()
         info = StackInfo(cloud.api_url, key.api_key, key.webhook_secret, endpoint)
         write_private(state_file, info.to_json() + "\n")
         sys.stdout.write(banner(info, state_file))
@@ -141,6 +183,8 @@ def run(
         cloud.serve()
         return 0
     finally:
+        if ticker is not None:
+            ticker.stop()
         cloud.stop()
         with contextlib.suppress(FileNotFoundError):
             state_file.unlink()

@@ -22,10 +22,20 @@ milliseconds.
 |               |                       |                      | T#{t}#R#{r}#UNREAD / {id} until read;     |
 |               |                       |                      | delivered webhook: gsi2 T#{t}#R#{r}#WHOK  |
 | idempotency   | T#{t}#IK#{sha256}     | IDEMPOTENCY          | TTL expires_at_epoch                      |
+| push endpoint | PUSHEP#{sha256}       | PUSHEP               | (the SNS endpoint of one push token)      |
+| tenant prefs  | T#{t}#PREFERENCES     | PREFERENCES          |                                           |
+| template      | T#{t}#TEMPLATES       | {name}               | (listed by partition)                     |
+| timer         | TIMER#{minute}#{shard}| {due ms}#{name}      | (found by partition, see due_timers)      |
+| timer cursor  | TIMERS                | CURSOR               |                                           |
+| digest window | T#{t}#R#{r}#DGW#{key} | DIGEST               |                                           |
+| digest entry  | T#{t}#DGE#{window}    | {notification id}    |                                           |
 
 A notification keeps its deliveries' counts by status (``n_*``, changed only by ``ADD`` in the
 same transaction as the delivery they concern); a one-recipient notification also keeps a copy
 of each delivery's state (``dlv``), so that reading it is one ``GetItem``.
+
+Alerting's items (alerts, their keys and timers, silences, escalation policies, integrations,
+rate-limit counters) share the table; their layout is in ``chalicelib.adapters.dynamodb_alerts``.
 """
 
 from __future__ import annotations
@@ -47,10 +57,13 @@ from pydantic import TypeAdapter, ValidationError
 
 from chalicelib.domain.topics import first_word
 from chalicelib.models.common import Channel, DeliveryStatus, Reason
+from chalicelib.models.preferences import RecipientPreferences, TenantPreferences
+from chalicelib.models.scheduling import DigestEntry, DigestJoin, DigestWindow, Timer
 from chalicelib.models.stored import (
     ApiKeyRecord,
     Attempt,
     ConsoleSession,
+    Content,
     Counts,
     DeadLetter,
     Delivery,
@@ -63,10 +76,13 @@ from chalicelib.models.stored import (
     Subscription,
     Tenant,
 )
+from chalicelib.models.templates import Template
 from chalicelib.ports import (
     Claim,
+    DigestWindowMoved,
     IdempotencyKeyTaken,
     InvalidCursor,
+    NotificationExists,
     Page,
     Swept,
 )
@@ -183,16 +199,51 @@ def delivery_item_key(key: DeliveryKey) -> Item:
     )
 
 
+# Timers sit in one partition per minute of their due time (and shard), so that finding those
+# due is a read of a few small partitions, whatever lies ahead; a cursor item says which
+# minute is the first not known to be done.
+TIMER_BUCKET_MS = 60_000
+TIMER_SHARDS = 4
+TIMER_SETTLE = timedelta(minutes=5)
+MAX_TIMER_BUCKETS = 240
+TIMER_CURSOR = ("TIMERS", "CURSOR")
+# Delivery moves per transaction (with the notification's counts: DynamoDB takes 100 items).
+MOVES_PER_TRANSACTION = 90
+
+
+def timer_bucket(moment: datetime) -> int:
+    return epoch_ms(moment) // TIMER_BUCKET_MS
+
+
+def timer_key(timer: Timer) -> Item:
+    due = epoch_ms(timer.due)
+    shard = zlib.crc32(timer.name.encode()) % TIMER_SHARDS
+    return _key(f"TIMER#{due // TIMER_BUCKET_MS}#{shard}", f"{due:013d}#{timer.name}")
+
+
+def timer_item(timer: Timer) -> Item:
+    return {**timer_key(timer), "doc": _s(timer.model_dump_json())}
+
+
+def digest_entries_pk(tenant_id: str, window_id: str) -> str:
+    return f"T#{tenant_id}#DGE#{window_id}"
+
+
 def recipient_item(recipient: Recipient) -> Item:
     item: Item = {
         **_key(f"T#{recipient.tenant_id}#R#{recipient.recipient_id}", "RECIPIENT"),
         "doc": _s(
-            recipient.model_dump_json(exclude={"webhook_failing_since", "webhook_disabled_at"})
+            recipient.model_dump_json(
+                exclude={"webhook_failing_since", "webhook_disabled_at", "preferences"}
+            )
         ),
     }
     # The console's listing of a tenant's recipients (an operator's page, never a hot path).
     item["gsi1pk"] = _s(f"T#{recipient.tenant_id}#R")
     item["gsi1sk"] = _s(recipient.recipient_id)
+    if recipient.preferences is not None:
+        # An attribute of its own: replaced alone by PUT .../preferences.
+        item["prefs"] = _s(recipient.preferences.model_dump_json())
     if recipient.webhook_url is not None:
         item["wh_url"] = _s(recipient.webhook_url)
     if recipient.webhook_failing_since is not None:
@@ -214,6 +265,25 @@ def subscription_match_item(subscription: Subscription) -> Item:
 
 
 _attempt_log_adapter = TypeAdapter(list[Attempt])
+
+
+def _leased(delivery: Delivery, now: datetime) -> bool:
+    return delivery.lease_until is not None and delivery.lease_until > now
+
+
+def cancelled_delivery(delivery: Delivery) -> Delivery:
+    """An open delivery cancelled before it was sent: ``skipped``, reason ``cancelled``."""
+    updated = delivery.model_copy()
+    updated.status = DeliveryStatus.SKIPPED
+    updated.reason = Reason.CANCELLED
+    updated.last_error = "cancelled before it was sent" + (
+        f" (last error: {delivery.last_error})" if delivery.last_error else ""
+    )
+    updated.next_attempt_at = None
+    updated.lease_token = None
+    updated.lease_until = None
+    updated.sweep_at = None
+    return updated
 
 
 def _public_delivery(delivery: Delivery) -> str:
@@ -362,9 +432,55 @@ class DynamoStore:
             GSI_BY_TENANT, f"T#{tenant_id}#R", limit, cursor, self._recipient, newest_first=False
         )
 
+    def remove_push_tokens(self, tenant_id: str, recipient_id: str, targets: Sequence[str]) -> None:
+        """The recipient's doc is rewritten only if it has not changed since it was read (a
+        PUT meanwhile wins; the next send finds the token invalid again)."""
+        gone = set(targets)
+        for _ in range(MAX_TRANSACTION_TRIES):
+            item = self._get(f"T#{tenant_id}#R#{recipient_id}", "RECIPIENT")
+            if item is None:
+                return
+            recipient = self._recipient(item)
+            kept = [token for token in recipient.push_tokens or [] if token.target not in gone]
+            if len(kept) == len(recipient.push_tokens or []):
+                return
+            recipient.push_tokens = kept or None
+            new_doc = recipient_item(recipient)["doc"]
+            if (
+                self._update_recipient(
+                    tenant_id,
+                    recipient_id,
+                    "SET doc = :new",
+                    "doc = :old",
+                    {":new": new_doc, ":old": item["doc"]},
+                )
+                is not None
+            ):
+                return
+
+    # --- push endpoints -----------------------------------------------------------------------
+    @staticmethod
+    def _push_endpoint_pk(target: str) -> str:
+        return f"PUSHEP#{hashlib.sha256(target.encode()).hexdigest()}"
+
+    def get_push_endpoint(self, target: str) -> str | None:
+        item = self._get(self._push_endpoint_pk(target), "PUSHEP")
+        return None if item is None else str(item["arn"]["S"])
+
+    def put_push_endpoint(self, target: str, endpoint_arn: str) -> None:
+        self._db.put_item(
+            TableName=self._table,
+            Item={**_key(self._push_endpoint_pk(target), "PUSHEP"), "arn": _s(endpoint_arn)},
+        )
+
+    def delete_push_endpoint(self, target: str) -> None:
+        self._delete(self._push_endpoint_pk(target), "PUSHEP")
+
     @staticmethod
     def _recipient(item: Mapping[str, Any]) -> Recipient:
         recipient = Recipient.model_validate_json(_doc(item))
+        if "prefs" in item:
+            recipient.preferences = RecipientPreferences.model_validate_json(item["prefs"]["S"])
         if "wh_failing" in item:
             recipient.webhook_failing_since = from_ms(item["wh_failing"]["N"])
         if "wh_disabled" in item:
@@ -612,6 +728,9 @@ class DynamoStore:
         notification: Notification,
         deliveries: Sequence[Delivery],
         idempotency: IdempotencyRecord | None,
+        *,
+        timers: Sequence[Timer] = (),
+        digest: DigestJoin | None = None,
     ) -> None:
         items: list[TransactWriteItemTypeDef] = []
         if idempotency is not None:
@@ -632,6 +751,7 @@ class DynamoStore:
                     }
                 }
             )
+        notification_index = len(items)
         items.append(
             {
                 "Put": {
@@ -645,15 +765,33 @@ class DynamoStore:
             {"Put": {"TableName": self._table, "Item": self._delivery_item(delivery)}}
             for delivery in deliveries
         ]
+        items += [
+            {"Put": {"TableName": self._table, "Item": timer_item(timer)}} for timer in timers
+        ]
+        window_index = len(items)
+        if digest is not None:
+            items += self._digest_writes(digest)
         if len(items) == 1:
-            self._db.put_item(**items[0]["Put"])
+            try:
+                self._db.put_item(**items[0]["Put"])
+            except ClientError as error:
+                if _failed_condition(error):
+                    raise NotificationExists(notification.id) from None
+                raise
             return
         try:
             self._transact(items)
         except ClientError as error:
             reasons = _cancel_reasons(error)
-            if idempotency is not None and reasons[:1] == ["ConditionalCheckFailed"]:
+            failed = [
+                index for index, code in enumerate(reasons) if code == "ConditionalCheckFailed"
+            ]
+            if idempotency is not None and failed[:1] == [0]:
                 raise IdempotencyKeyTaken(idempotency.key) from None
+            if failed[:1] == [notification_index]:
+                raise NotificationExists(notification.id) from None
+            if digest is not None and failed[:1] == [window_index]:
+                raise DigestWindowMoved(digest.window.window_id) from None
             raise
 
     def get_idempotency(self, tenant_id: str, key: str) -> IdempotencyRecord | None:
@@ -713,6 +851,57 @@ class DynamoStore:
             ConditionExpression="attribute_exists(pk)",
             ExpressionAttributeValues={":at": _ms(at)},
         )
+
+    def cancel_unsent_deliveries(self, tenant_id: str, notification_id: str, now: datetime) -> int:
+        cancelled = 0
+        cursor = None
+        while True:
+            page = self._page(
+                None,
+                delivery_pk(tenant_id, notification_id),
+                100,
+                cursor,
+                self._delivery,
+                newest_first=False,
+            )
+            for delivery in page.items:
+                if not delivery.status.is_final and not _leased(delivery, now):
+                    cancelled += self._cancel_delivery(delivery, now)
+            cursor = page.next_cursor
+            if cursor is None:
+                return cancelled
+
+    def _cancel_delivery(self, delivery: Delivery, now: datetime) -> int:
+        """1 when the delivery was cancelled, 0 when it moved or was leased meanwhile."""
+        updated = cancelled_delivery(delivery)
+        put: dict[str, Any] = {
+            "TableName": self._table,
+            "Item": self._delivery_item(updated),
+            "ConditionExpression": (
+                "st = :previous AND (attribute_not_exists(lease_until) OR lease_until <= :now)"
+            ),
+            "ExpressionAttributeValues": {
+                ":previous": _s(delivery.status.value),
+                ":now": _ms(now),
+            },
+        }
+        update = self._count_update(
+            delivery.tenant_id,
+            delivery.notification_id,
+            moves={delivery.status: -1, DeliveryStatus.SKIPPED: 1},
+            attempted=0,
+            inline=[updated] if updated.inline else [],
+        )
+        assert update is not None
+        try:
+            self._transact(
+                cast("list[TransactWriteItemTypeDef]", [{"Put": put}, {"Update": update}])
+            )
+        except ClientError as error:
+            if _cancel_reasons(error)[:1] == ["ConditionalCheckFailed"]:
+                return 0
+            raise
+        return 1
 
     # --- deliveries ---------------------------------------------------------------------------
     def get_delivery(self, key: DeliveryKey) -> Delivery | None:
@@ -1057,7 +1246,8 @@ class DynamoStore:
                 tenant_id=tenant_id,
                 recipient_id=recipient_id,
                 notification_id=delivery.notification_id,
-                content=notifications[delivery.notification_id].content,
+                # A recipient's own rendering of a topic notification's template, if any.
+                content=delivery.content or notifications[delivery.notification_id].content,
                 created_at=delivery.created_at
                 or notifications[delivery.notification_id].created_at,
                 read_at=delivery.read_at,
@@ -1112,6 +1302,290 @@ class DynamoStore:
             failed_at=delivery.failed_at,
         )
 
+    # --- scheduled and cancelled deliveries ------------------------------------------------------
+    def move(
+        self, changes: Sequence[tuple[Delivery, Delivery]], *, now: datetime
+    ) -> list[Delivery]:
+        moved: list[Delivery] = []
+        for start in range(0, len(changes), MOVES_PER_TRANSACTION):
+            moved += self._move_chunk(list(changes[start : start + MOVES_PER_TRANSACTION]), now)
+        return moved
+
+    def _move_chunk(
+        self, changes: list[tuple[Delivery, Delivery]], now: datetime
+    ) -> list[Delivery]:
+        while changes:
+            items: list[TransactWriteItemTypeDef] = [
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": self._delivery_item(after),
+                        "ConditionExpression": (
+                            "st = :before AND att = :attempts AND "
+                            "(attribute_not_exists(lease_until) OR lease_until <= :now)"
+                        ),
+                        "ExpressionAttributeValues": {
+                            ":before": _s(before.status.value),
+                            ":attempts": _n(before.attempts),
+                            ":now": _ms(now),
+                        },
+                    }
+                }
+                for before, after in changes
+            ]
+            moves: dict[DeliveryStatus, int] = {}
+            for before, after in changes:
+                moves[before.status] = moves.get(before.status, 0) - 1
+                moves[after.status] = moves.get(after.status, 0) + 1
+            first = changes[0][1]
+            update = self._count_update(
+                first.tenant_id,
+                first.notification_id,
+                moves=moves,
+                attempted=0,
+                inline=[after for _, after in changes if after.inline],
+            )
+            if update is not None:
+                items.append({"Update": update})  # type: ignore[typeddict-item]
+            try:
+                self._transact(items)
+            except ClientError as error:
+                reasons = _cancel_reasons(error)
+                if "ConditionalCheckFailed" not in reasons:
+                    raise
+                # Leave out those that moved meanwhile, and try the rest again.
+                changes = [
+                    change
+                    for change, reason in zip(changes, reasons, strict=False)
+                    if reason != "ConditionalCheckFailed"
+                ]
+                continue
+            return [after for _, after in changes]
+        return []
+
+    def get_deliveries(self, keys: Sequence[DeliveryKey]) -> list[Delivery]:
+        items = self._batch_get([delivery_item_key(key) for key in dict.fromkeys(keys)])
+        return [self._delivery(item) for item in items]
+
+    # --- timers -------------------------------------------------------------------------------
+    def put_timers(self, timers: Sequence[Timer]) -> None:
+        requests = [{"PutRequest": {"Item": timer_item(timer)}} for timer in timers]
+        for start in range(0, len(requests), BATCH_WRITE):
+            self._batch_write(requests[start : start + BATCH_WRITE])
+
+    def delete_timer(self, timer: Timer) -> None:
+        self._db.delete_item(TableName=self._table, Key=timer_key(timer))
+
+    def due_timers(self, *, until: datetime, now: datetime, limit: int) -> list[Timer]:
+        """Walks the minute buckets from the stored cursor to ``until``'s. The cursor moves
+        past a bucket once it is empty and settled (no timer can be written into it any more:
+        each is written due after its writer's clock, and a writer is never that late)."""
+        cursor = self._get(*TIMER_CURSOR)
+        settled = timer_bucket(now - TIMER_SETTLE)
+        start = int(cursor["bucket"]["N"]) if cursor is not None else settled
+        last = min(timer_bucket(until), start + MAX_TIMER_BUCKETS)
+        found: list[Timer] = []
+        advance_to = start
+        empty_so_far = True
+        for bucket in range(start, last + 1):
+            seen = False
+            for shard in range(TIMER_SHARDS):
+                response = self._db.query(
+                    TableName=self._table,
+                    KeyConditionExpression="pk = :bucket AND sk <= :until",
+                    ExpressionAttributeValues={
+                        ":bucket": _s(f"TIMER#{bucket}#{shard}"),
+                        ":until": _s(f"{epoch_ms(until):013d}~"),
+                    },
+                    ConsistentRead=True,
+                    Limit=limit,
+                )
+                rows = response.get("Items", [])
+                seen = seen or bool(rows) or "LastEvaluatedKey" in response
+                found += [
+                    timer
+                    for row in rows
+                    if (timer := self._parsed(lambda r: Timer.model_validate_json(_doc(r)), row))
+                    is not None
+                ]
+            if empty_so_far and not seen and bucket < settled:
+                advance_to = bucket + 1
+            else:
+                empty_so_far = False
+            if len(found) >= limit:
+                break
+        if cursor is None or advance_to > start:
+            self._advance_timer_cursor(advance_to)
+        return sorted(found, key=lambda timer: timer.due)[:limit]
+
+    def _advance_timer_cursor(self, to: int) -> None:
+        condition = "attribute_not_exists(#bucket) OR #bucket < :to"
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=_key(*TIMER_CURSOR),
+                UpdateExpression="SET #bucket = :to",
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#bucket": "bucket"},
+                ExpressionAttributeValues={":to": _n(to)},
+            )
+        except ClientError as error:
+            if not _failed_condition(error):
+                raise  # another scan moved it further: fine
+
+    # --- digests ------------------------------------------------------------------------------
+    @staticmethod
+    def _window_key(tenant_id: str, recipient_id: str, key: str) -> Item:
+        digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+        return _key(f"T#{tenant_id}#R#{recipient_id}#DGW#{digest}", "DIGEST")
+
+    def _digest_writes(self, join: DigestJoin) -> list[TransactWriteItemTypeDef]:
+        window, entry = join.window, join.entry
+        key = self._window_key(window.tenant_id, window.recipient_id, window.key)
+        window_write: dict[str, Any]
+        if join.opens:
+            put: dict[str, Any] = {
+                "TableName": self._table,
+                "Item": {
+                    **key,
+                    "doc": _s(window.model_dump_json(exclude={"closed", "items"})),
+                    "wid": _s(window.window_id),
+                    "closed": {"BOOL": False},
+                    "n": _n(1),
+                },
+            }
+            if join.replaces is None:
+                put["ConditionExpression"] = "attribute_not_exists(pk)"
+            else:
+                put["ConditionExpression"] = "wid = :replaced"
+                put["ExpressionAttributeValues"] = {":replaced": _s(join.replaces)}
+            window_write = {"Put": put}
+        else:
+            window_write = {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": key,
+                    "UpdateExpression": "ADD n :one",
+                    "ConditionExpression": "wid = :wid AND closed = :false AND n < :max",
+                    "ExpressionAttributeValues": {
+                        ":one": _n(1),
+                        ":wid": _s(window.window_id),
+                        ":false": {"BOOL": False},
+                        ":max": _n(join.max_items),
+                    },
+                }
+            }
+        entry_write = {
+            "Put": {
+                "TableName": self._table,
+                "Item": {
+                    **_key(
+                        digest_entries_pk(entry.tenant_id, entry.window_id), entry.notification_id
+                    ),
+                    "doc": _s(entry.model_dump_json()),
+                },
+            }
+        }
+        return cast("list[TransactWriteItemTypeDef]", [window_write, entry_write])
+
+    def get_digest_window(self, tenant_id: str, recipient_id: str, key: str) -> DigestWindow | None:
+        key_item = self._window_key(tenant_id, recipient_id, key)
+        item = self._get(key_item["pk"]["S"], key_item["sk"]["S"])
+        if item is None:
+            return None
+        window = DigestWindow.model_validate_json(_doc(item))
+        window.window_id = item["wid"]["S"]
+        window.closed = bool(item["closed"]["BOOL"])
+        window.items = int(item["n"]["N"])
+        return window
+
+    def close_digest_window(
+        self, tenant_id: str, recipient_id: str, key: str, window_id: str
+    ) -> None:
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=self._window_key(tenant_id, recipient_id, key),
+                UpdateExpression="SET closed = :true",
+                ConditionExpression="wid = :wid",
+                ExpressionAttributeValues={":true": {"BOOL": True}, ":wid": _s(window_id)},
+            )
+        except ClientError as error:
+            if not _failed_condition(error):
+                raise  # replaced by a newer window: closed already
+
+    def digest_entries(self, tenant_id: str, window_id: str) -> list[DigestEntry]:
+        entries: list[DigestEntry] = []
+        start: Item | None = None
+        while True:
+            query: dict[str, Any] = {
+                "TableName": self._table,
+                "KeyConditionExpression": "pk = :pk",
+                "ExpressionAttributeValues": {":pk": _s(digest_entries_pk(tenant_id, window_id))},
+                "ConsistentRead": True,
+            }
+            if start is not None:
+                query["ExclusiveStartKey"] = start
+            response = self._db.query(**query)
+            entries += [DigestEntry.model_validate_json(_doc(row)) for row in response["Items"]]
+            start = response.get("LastEvaluatedKey")
+            if start is None:
+                return entries
+
+    # --- preferences and templates ------------------------------------------------------------
+    def get_tenant_preferences(self, tenant_id: str) -> TenantPreferences | None:
+        item = self._get(f"T#{tenant_id}#PREFERENCES", "PREFERENCES")
+        return None if item is None else TenantPreferences.model_validate_json(_doc(item))
+
+    def put_tenant_preferences(self, tenant_id: str, preferences: TenantPreferences) -> None:
+        self._db.put_item(
+            TableName=self._table,
+            Item={
+                **_key(f"T#{tenant_id}#PREFERENCES", "PREFERENCES"),
+                "doc": _s(preferences.model_dump_json()),
+            },
+        )
+
+    def put_recipient_preferences(
+        self, tenant_id: str, recipient_id: str, preferences: RecipientPreferences
+    ) -> bool:
+        return (
+            self._update_recipient(
+                tenant_id,
+                recipient_id,
+                "SET prefs = :prefs",
+                "attribute_exists(pk)",
+                {":prefs": _s(preferences.model_dump_json())},
+            )
+            is not None
+        )
+
+    def put_template(self, template: Template) -> None:
+        self._db.put_item(
+            TableName=self._table,
+            Item={
+                **_key(f"T#{template.tenant_id}#TEMPLATES", template.name),
+                "doc": _s(template.model_dump_json()),
+            },
+        )
+
+    def get_template(self, tenant_id: str, name: str) -> Template | None:
+        item = self._get(f"T#{tenant_id}#TEMPLATES", name)
+        return None if item is None else Template.model_validate_json(_doc(item))
+
+    def delete_template(self, tenant_id: str, name: str) -> bool:
+        return self._delete(f"T#{tenant_id}#TEMPLATES", name)
+
+    def list_templates(self, tenant_id: str, *, limit: int, cursor: str | None) -> Page[Template]:
+        return self._page(
+            None,
+            f"T#{tenant_id}#TEMPLATES",
+            limit,
+            cursor,
+            lambda item: Template.model_validate_json(_doc(item)),
+            newest_first=False,
+        )
+
     # --- item shapes --------------------------------------------------------------------------
     @staticmethod
     def _idempotency_key(tenant_id: str, key: str) -> Item:
@@ -1135,6 +1609,11 @@ class DynamoStore:
                         "channels",
                         "content",
                         "idempotency_key",
+                        "deliver_at",
+                        "template",
+                        "template_parts",
+                        "digest",
+                        "digest_of",
                     }
                 )
             ),
@@ -1226,6 +1705,14 @@ class DynamoStore:
         item.update({name: _ms(value) for name, value in times.items() if value is not None})
         if delivery.attempt_log:
             item["log"] = _s(_attempt_log_adapter.dump_json(delivery.attempt_log).decode())
+        if delivery.targets is not None:
+            item["tgts"] = _s(json.dumps(delivery.targets))
+        if delivery.targets_reached:
+            item["treached"] = _n(delivery.targets_reached)
+        if delivery.planned is not None:
+            item["pst"] = _s(delivery.planned.value)
+        if delivery.content is not None:
+            item["cnt"] = _s(delivery.content.model_dump_json())
         if delivery.endpoint_failing:
             item["efail"] = {"BOOL": True}
         if delivery.inline:
@@ -1262,6 +1749,8 @@ class DynamoStore:
             return from_ms(item[name]["N"]) if name in item else None
 
         reason = text("reason")
+        planned = text("pst")
+        content = text("cnt")
         return Delivery(
             tenant_id=item["tid"]["S"],
             notification_id=item["nid"]["S"],
@@ -1273,6 +1762,8 @@ class DynamoStore:
             budget_attempts=int(item["batt"]["N"]),
             last_error=text("err"),
             address=text("addr"),
+            targets=json.loads(item["tgts"]["S"]) if "tgts" in item else None,
+            targets_reached=int(item.get("treached", {"N": "0"})["N"]),
             webhook_id=text("whid"),
             lease_token=text("lease_token"),
             delivered_at=moment("delivered_at"),
@@ -1288,6 +1779,8 @@ class DynamoStore:
             attempt_log=_attempt_log_adapter.validate_json(item["log"]["S"])
             if "log" in item
             else [],
+            planned=DeliveryStatus(planned) if planned else None,
+            content=Content.model_validate_json(content) if content else None,
         )
 
     def _count_update(
@@ -1440,8 +1933,10 @@ class DynamoStore:
                 if _error_code(error) == "ValidationException" and cursor:
                     raise InvalidCursor("cursor does not fit this list") from None
                 raise
-            for row in response.get("Items", []):
-                parsed = self._parsed(parse, row)
+            rows = response.get("Items", [])
+            items = rows if index is None else self._items_of(rows)
+            for row, item in zip(rows, items, strict=True):
+                parsed = None if item is None else self._parsed(parse, item)
                 if parsed is not None and (keep is None or keep(parsed)):
                     kept.append((row, parsed))
             start = response.get("LastEvaluatedKey")
@@ -1456,6 +1951,15 @@ class DynamoStore:
             )
         next_cursor = None if start is None else _Cursor.encode(start)
         return Page([parsed for _, parsed in kept], next_cursor)
+
+    def _items_of(self, rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any] | None]:
+        """The items that an index's keys name, in the index's order (the indexes project keys
+        only); None for one deleted meanwhile."""
+        found = {
+            (item["pk"]["S"], item["sk"]["S"]): item
+            for item in self._batch_get([_key(row["pk"]["S"], row["sk"]["S"]) for row in rows])
+        }
+        return [found.get((row["pk"]["S"], row["sk"]["S"])) for row in rows]
 
     @staticmethod
     def _parsed[T](parse: Callable[[Mapping[str, Any]], T], row: Mapping[str, Any]) -> T | None:

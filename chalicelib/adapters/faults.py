@@ -146,6 +146,14 @@ class WitnessedDeliveryStore:
     def bump_sweep(self, delivery: Delivery, *, sweep_at: datetime) -> bool:
         return self._inner.bump_sweep(delivery, sweep_at=sweep_at)
 
+    def move(
+        self, changes: Sequence[tuple[Delivery, Delivery]], *, now: datetime
+    ) -> list[Delivery]:
+        return self._inner.move(changes, now=now)
+
+    def get_deliveries(self, keys: Sequence[DeliveryKey]) -> list[Delivery]:
+        return self._inner.get_deliveries(keys)
+
 
 class FaultyPublisher:
     def __init__(self, inner: Publisher, faults: FaultInjector) -> None:

@@ -18,7 +18,14 @@ PERMANENT_SNS_ERRORS = frozenset({"InvalidParameter", "InvalidParameterValue", "
 
 
 def render_sms(content: Content) -> str:
+    if content.sms is not None:
+        return content.sms[:SMS_MAX_CHARS]  # a template's own SMS text
     text = content.title if not content.body else f"{content.title}: {content.body}"
+    alert = content.alert
+    if alert is not None and alert.ack_url and alert.status != "resolved":
+        # The link must survive the cut: the text gives way to it.
+        link = f" Ack: {alert.ack_url}"
+        return text[: max(0, SMS_MAX_CHARS - len(link))] + link
     return text[:SMS_MAX_CHARS]
 
 

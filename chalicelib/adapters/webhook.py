@@ -17,10 +17,11 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from http.client import HTTPException
+from typing import Any
 from urllib.parse import urlsplit
 
 from standardwebhooks import Webhook
@@ -37,6 +38,7 @@ from chalicelib.domain.webhook_targets import (
     resolve_addresses,
 )
 from chalicelib.models.common import Channel, format_timestamp
+from chalicelib.models.scheduling import DigestEntry
 from chalicelib.models.stored import Delivery, Tenant
 from chalicelib.ports import Clock, Outgoing, SendOutcome
 
@@ -124,9 +126,33 @@ class _Watchdog:
 _resolvers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="webhook-resolve")
 
 
+def digest_item(entry: DigestEntry) -> dict[str, Any]:
+    content = entry.content
+    return {
+        "id": entry.notification_id,
+        "title": content.title,
+        "body": content.body,
+        "severity": content.severity.value,
+        "category": content.category,
+        "data": content.data,
+        "created_at": format_timestamp(entry.created_at),
+    }
+
+
 def webhook_payload(outgoing: Outgoing) -> str:
     """The exact text that is signed and sent."""
     content = outgoing.content
+    payload: dict[str, Any]
+    if outgoing.digest is not None:
+        payload = {
+            "type": "digest",
+            "id": outgoing.notification_id,
+            "key": outgoing.digest.key,
+            "title": content.title,
+            "created_at": format_timestamp(outgoing.created_at),
+            "items": [digest_item(entry) for entry in outgoing.digest.on(Channel.WEBHOOK)],
+        }
+        return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
     payload = {
         "type": "notification",
         "id": outgoing.notification_id,
@@ -139,6 +165,8 @@ def webhook_payload(outgoing: Outgoing) -> str:
     }
     if outgoing.topic is not None:
         payload["topic"] = outgoing.topic
+    if content.alert is not None:
+        payload["alert"] = content.alert.model_dump(mode="json")
     return json.dumps(
         payload,
         separators=(",", ":"),
@@ -146,8 +174,9 @@ def webhook_payload(outgoing: Outgoing) -> str:
     )
 
 
-class WebhookSender:
-    channel = Channel.WEBHOOK
+class JsonPoster:
+    """One POST of a JSON text within one deadline, with the checks of
+    ``domain.webhook_targets``: what webhooks and chat webhooks share."""
 
     def __init__(
         self,
@@ -158,44 +187,46 @@ class WebhookSender:
         allow_private: bool,
         ipv6_egress: bool = False,
         resolve: Resolver = resolve_host,
+        user_agent: str = USER_AGENT,
+        name: str = "webhook",
     ) -> None:
+        self._name = name
         self._clock = clock
         self._timeout = timeout
         self._max_response_bytes = max_response_bytes
         self._allow_private = allow_private
         self._ipv6_egress = ipv6_egress
         self._resolve = resolve
+        self._user_agent = user_agent
 
-    def send(self, outgoing: Outgoing, delivery: Delivery, tenant: Tenant) -> SendOutcome:
-        assert delivery.address is not None
-        assert delivery.webhook_id is not None
+    def post(
+        self,
+        url: str,
+        payload: str,
+        headers: Callable[[], dict[str, str]] = dict,
+    ) -> SendOutcome:
+        """``headers``: made once the host is resolved, right before sending (a signature's
+        timestamp is as fresh as it can be)."""
         deadline = _Deadline(self._timeout)
-        url = delivery.address
         try:
             host, port = parse_webhook_url(url, allow_private=self._allow_private)
             addresses = self._addresses(host, port, deadline)
         except RefusedTarget as refused:
-            return SendOutcome.permanent_failure(f"webhook URL refused: {refused}")
+            return SendOutcome.permanent_failure(f"{self._name} URL refused: {refused}")
         except DeadlinePassed:
             return SendOutcome.transient(f"timed out after {self._timeout:g} s (resolving)")
-        payload = webhook_payload(outgoing)
-        sent_at = self._clock.now()
-        headers = {
+        sent = {
             "content-type": "application/json",
-            "user-agent": USER_AGENT,
+            "user-agent": self._user_agent,
             "host": urlsplit(url).netloc,
-            "webhook-id": delivery.webhook_id,
-            "webhook-timestamp": str(int(sent_at.timestamp())),
-            "webhook-signature": Webhook(tenant.webhook_secret).sign(
-                delivery.webhook_id, sent_at, payload
-            ),
+            **headers(),
         }
         failures: list[str] = []
         for address in addresses:
             connection = self._connection(url, host, address, port)
             try:
                 status, retry_after = self._exchange(
-                    connection, url, payload.encode(), headers, deadline
+                    connection, url, payload.encode(), sent, deadline
                 )
             except _Unreachable as error:
                 failures.append(f"{address}: {error}")
@@ -274,3 +305,45 @@ class WebhookSender:
 
 class _Unreachable(Exception):
     """This address took no connection; the next one may."""
+
+
+class WebhookSender:
+    channel = Channel.WEBHOOK
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        timeout: float,
+        max_response_bytes: int,
+        allow_private: bool,
+        ipv6_egress: bool = False,
+        resolve: Resolver = resolve_host,
+    ) -> None:
+        self._clock = clock
+        self._poster = JsonPoster(
+            clock=clock,
+            timeout=timeout,
+            max_response_bytes=max_response_bytes,
+            allow_private=allow_private,
+            ipv6_egress=ipv6_egress,
+            resolve=resolve,
+        )
+
+    def send(self, outgoing: Outgoing, delivery: Delivery, tenant: Tenant) -> SendOutcome:
+        assert delivery.address is not None
+        assert delivery.webhook_id is not None
+        webhook_id = delivery.webhook_id
+        payload = webhook_payload(outgoing)
+
+        def signed() -> dict[str, str]:
+            sent_at = self._clock.now()
+            return {
+                "webhook-id": webhook_id,
+                "webhook-timestamp": str(int(sent_at.timestamp())),
+                "webhook-signature": Webhook(tenant.webhook_secret).sign(
+                    webhook_id, sent_at, payload
+                ),
+            }
+
+        return self._poster.post(delivery.address, payload, signed)

@@ -8,6 +8,7 @@ from chalicelib.api.operations import Call, operation, reply
 from chalicelib.api.problems import single_error
 from chalicelib.api.queries import DeliveryListQuery, NotificationListQuery, PageQuery
 from chalicelib.api.representations import dead_letter_out, delivery_out, notification_out
+from chalicelib.domain.digests import DigestRequest
 from chalicelib.domain.notifications import SendNotification, request_fingerprint
 from chalicelib.models.api import (
     DeadLetterPage,
@@ -37,15 +38,17 @@ LOCATION = {"Location": "/v1/notifications/{id}"}
     tag="notifications",
     success={202: NotificationOut, 200: NotificationOut},
     body=NotificationIn,
-    errors=(409,),
+    errors=(409, 429),
     request_headers={"Idempotency-Key": "Same meaning as the body's idempotency_key (24 h)"},
     response_headers=LOCATION,
 )
 def create_notification(call: Call) -> Response:
+    services().alerting.rate_limits.admit(call.tenant)
     request: NotificationIn = call.body
     command = SendNotification(
         content=Content(
-            title=request.title,
+            # Empty with a template: the template's title then.
+            title=request.title or "",
             body=request.body,
             severity=request.severity or Severity.INFO,
             category=request.category,
@@ -56,6 +59,13 @@ def create_notification(call: Call) -> Response:
         channels=request.channels,
         idempotency_key=idempotency_key(request, call.headers.get("idempotency-key")),
         fingerprint=request_fingerprint(call.raw_body),
+        deliver_at=request.deliver_at,
+        template=request.template,
+        digest=(
+            None
+            if request.digest is None
+            else DigestRequest(key=request.digest.key, window_seconds=request.digest.window_seconds)
+        ),
     )
     accepted = services().notifications.accept(call.tenant, command)
     notification = accepted.notification
@@ -150,6 +160,22 @@ def list_deliveries(call: Call, notification_id: str) -> Response:
             next=page.next_cursor,
         ),
     )
+
+
+@operation(
+    notifications,
+    "/v1/notifications/{notification_id}/cancel",
+    "POST",
+    summary="Cancel: every delivery not attempted yet is skipped (reason cancelled); 409 when "
+    "every delivery is final already",
+    tag="notifications",
+    success={200: NotificationOut},
+    path_params=BY_ID,
+    errors=(409,),
+)
+def cancel_notification(call: Call, notification_id: str) -> Response:
+    notification = services().notifications.cancel(call.tenant, notification_id)
+    return reply(200, notification_out(notification))
 
 
 @operation(

@@ -14,6 +14,12 @@ from chalicelib.api.problems import PROBLEM_CONTENT_TYPE
 from chalicelib.models.api import Problem
 
 REF = "#/components/schemas/{model}"
+RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before trying again",
+        "schema": {"type": "string"},
+    }
+}
 Mode = Literal["validation", "serialization"]
 
 
@@ -71,19 +77,25 @@ def _responses(op: Operation, refs: Mapping[tuple[Any, Mode], dict[str, Any]]) -
     responses: dict[str, Any] = {}
     for status, model in sorted(op.success.items()):
         response: dict[str, Any] = {"description": HTTPStatus(status).phrase}
-        if model is not None:
+        if status in op.media_types:
+            response["content"] = {op.media_types[status]: {"schema": {"type": "string"}}}
+        elif model is not None:
             response["content"] = {JSON_CONTENT_TYPE: {"schema": refs[(model, "serialization")]}}
         if op.response_headers:
             response["headers"] = {
                 name: {"description": f"e.g. {example}", "schema": {"type": "string"}}
                 for name, example in op.response_headers.items()
             }
+        if status == 429:
+            response["headers"] = {**response.get("headers", {}), **RETRY_AFTER}
         responses[str(status)] = response
     problem = {PROBLEM_CONTENT_TYPE: {"schema": refs[(Problem, "serialization")]}}
     for status in op.error_statuses:
         error: dict[str, Any] = {"description": HTTPStatus(status).phrase, "content": problem}
         if status == 401:
             error["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}
+        if status == 429:
+            error["headers"] = RETRY_AFTER
         responses[str(status)] = error
     return responses
 

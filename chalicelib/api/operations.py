@@ -25,7 +25,9 @@ from chalicelib.api.problems import (
     problem_response,
     single_error,
 )
+from chalicelib.domain.ack_links import LinkExpired
 from chalicelib.domain.errors import Conflict, Invalid, NotFound, Unauthorized
+from chalicelib.domain.rate_limits import RateLimited
 from chalicelib.ports import InvalidCursor
 
 JSON_CONTENT_TYPE = "application/json"
@@ -50,13 +52,18 @@ class Operation:
     response_headers: Mapping[str, str] = field(default_factory=dict)
     errors: tuple[int, ...] = ()
     auth: bool = True
+    # The view reads the body itself (``Call.raw``): ``body`` only documents it, and the view
+    # answers for its errors (PagerDuty's Events API has bodies of its own for them).
+    raw_body: bool = False
+    # Success statuses whose body is not JSON: status -> media type (an HTML page).
+    media_types: Mapping[int, str] = field(default_factory=dict)
 
     @property
     def error_statuses(self) -> list[int]:
         statuses = {413, *self.errors}
         if self.auth:
             statuses.add(401)
-        if self.body is not None:
+        if self.body is not None and not self.raw_body:
             statuses |= {400, 415, 422}
         if self.query is not None or self.path_params:
             statuses.add(422)
@@ -77,6 +84,8 @@ class Call:
     body: Any = None
     raw_body: Mapping[str, Any] = field(default_factory=dict)
     query: Any = None
+    # The body's bytes, for operations that read it themselves (``Operation.raw_body``).
+    raw: bytes = b""
 
 
 def reply(
@@ -150,7 +159,9 @@ def _build_call(operation: Operation, request: Any) -> Call:
             call_kwargs["query"] = operation.query.model_validate(dict(request.query_params or {}))
         except ValidationError as error:
             raise invalid("query", error) from None
-    if operation.body is not None:
+    if operation.raw_body:
+        call_kwargs["raw"] = request.raw_body or b""
+    elif operation.body is not None:
         raw = parse_json_object(
             request.raw_body or b"", headers.get("content-type"), required=operation.body_required
         )
@@ -177,6 +188,12 @@ def map_domain_error(error: Exception) -> ProblemException | None:
             return single_error(["query", "cursor"], str(error), "invalid_cursor")
         case Unauthorized():
             return ProblemException(401, str(error), headers={"WWW-Authenticate": "Bearer"})
+        case RateLimited():
+            return ProblemException(
+                429, str(error), headers={"Retry-After": str(error.retry_after)}
+            )
+        case LinkExpired():
+            return ProblemException(410, str(error))
     return None
 
 

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from chalicelib.models.common import (
     Channel,
     DeliveryStatus,
+    Model,
     NotificationStatus,
     RecipientId,
     TopicPattern,
 )
 
 
-class PageQuery(BaseModel):
+class PageQuery(Model):
     model_config = ConfigDict(extra="ignore")
 
     limit: int = Field(default=50, ge=1, le=100, description="Items per page, 1-100")

@@ -28,8 +28,10 @@ BY_RECIPIENT = {"recipient_id": RecipientId}
     path_params=BY_RECIPIENT,
 )
 def put_recipient(call: Call, recipient_id: str) -> Response:
-    recipient = services().recipients.put(call.tenant, recipient_id, recipient_details(call.body))
-    return reply(200, recipient_out(recipient))
+    details = recipient_details(call.body)
+    recipient = services().recipients.put(call.tenant, recipient_id, details)
+    # The one reply that shows the secret addresses this PUT stored; every later one masks them.
+    return reply(200, recipient_out(recipient, given=details))
 
 
 @operation(

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from chalicelib.domain.recipients import RecipientDetails
+from chalicelib.domain.recipients import RecipientDetails, masked
 from chalicelib.domain.status import status_of
 from chalicelib.domain.topics import SubscriptionDetails
 from chalicelib.models.api import (
+    AlertRefOut,
     AttemptOut,
     DeadLetterOut,
     DeliveryCountsOut,
     DeliveryOut,
+    DigestOut,
+    EmailPartsOut,
     InboxItemOut,
     NotificationOut,
     RecipientIn,
@@ -20,19 +23,24 @@ from chalicelib.models.api import (
 )
 from chalicelib.models.common import NotificationStatus
 from chalicelib.models.stored import (
+    Content,
     DeadLetter,
     Delivery,
     InboxItem,
     Notification,
+    PushToken,
     Recipient,
     Subscription,
 )
 from chalicelib.ports import Matched
 
 
-def recipient_out(recipient: Recipient) -> RecipientOut:
+def recipient_out(recipient: Recipient, *, given: RecipientDetails | None = None) -> RecipientOut:
+    """Secret addresses masked; ``given``: the PUT's details, whose whole addresses (the ones it
+    stored) its reply shows as given."""
+    shown = masked(recipient, given)
     out = RecipientOut.model_validate(
-        recipient.model_dump(exclude={"tenant_id", "webhook_failing_since", "webhook_disabled_at"})
+        shown.model_dump(exclude={"tenant_id", "webhook_failing_since", "webhook_disabled_at"})
     )
     if recipient.webhook_url is not None:
         disabled = recipient.webhook_disabled_at is not None
@@ -48,6 +56,14 @@ def recipient_details(request: RecipientIn) -> RecipientDetails:
         phone=request.phone,
         webhook_url=request.webhook_url,
         preferences=request.preferences,
+        slack_webhook_url=request.slack_webhook_url,
+        teams_webhook_url=request.teams_webhook_url,
+        discord_webhook_url=request.discord_webhook_url,
+        push_tokens=None
+        if request.push_tokens is None
+        else [PushToken(platform=t.platform, token=t.token) for t in request.push_tokens],
+        apprise_urls=request.apprise_urls,
+        keep_preferences="preferences" not in request.model_fields_set,
     )
 
 
@@ -91,10 +107,32 @@ def notification_out(
         category=content.category,
         data=content.data,
         idempotency_key=notification.idempotency_key,
+        deliver_at=notification.deliver_at,
+        cancelled_at=notification.cancelled_at,
+        template=notification.template,
+        email=None if content.email is None else EmailPartsOut(**content.email.model_dump()),
+        sms=content.sms,
+        digest=digest_out(notification),
+        alert=alert_ref_out(content),
         delivery_counts=DeliveryCountsOut.model_validate(notification.counts.model_dump()),
         recipients=notification.recipients,
         deliveries=None if deliveries is None else [delivery_out(d) for d in deliveries],
     )
+
+
+def digest_out(notification: Notification) -> DigestOut | None:
+    if notification.digest_of is not None:
+        return DigestOut(
+            key=notification.digest_of.key,
+            notification_ids=notification.digest_of.notification_ids,
+        )
+    if notification.digest is not None:
+        return DigestOut(
+            key=notification.digest.key,
+            window_seconds=notification.digest.window_seconds,
+            digest_id=notification.digest.window_id,
+        )
+    return None
 
 
 def inbox_item_out(item: InboxItem) -> InboxItemOut:
@@ -108,7 +146,14 @@ def inbox_item_out(item: InboxItem) -> InboxItemOut:
         data=content.data,
         created_at=item.created_at,
         read_at=item.read_at,
+        alert=alert_ref_out(content),
     )
+
+
+def alert_ref_out(content: Content) -> AlertRefOut | None:
+    if content.alert is None:
+        return None
+    return AlertRefOut.model_validate(content.alert.model_dump())
 
 
 def dead_letter_out(letter: DeadLetter) -> DeadLetterOut:

@@ -19,7 +19,7 @@ import random
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -40,9 +40,12 @@ from chalicelib.models.stored import (
 from chalicelib.ports import (
     Clock,
     DeliveryStore,
+    DigestBatch,
+    DigestStore,
     NotificationStore,
     Outgoing,
     Publisher,
+    RecipientStore,
     SenderRegistry,
     SendOutcome,
 )
@@ -106,6 +109,7 @@ class DeliveryService:
         *,
         deliveries: DeliveryStore,
         notifications: NotificationStore,
+        recipients: RecipientStore,
         tenant_of: Callable[[str], Tenant | None],
         senders: SenderRegistry,
         publisher: Publisher,
@@ -115,9 +119,12 @@ class DeliveryService:
         lease: timedelta,
         sweep_grace: timedelta,
         rng: random.Random | None = None,
+        digests: DigestStore | None = None,
     ) -> None:
+        self._digests = digests
         self._deliveries = deliveries
         self._notifications = notifications
+        self._recipients = recipients
         self._tenant_of = tenant_of
         self._senders = senders
         self._publisher = publisher
@@ -147,6 +154,8 @@ class DeliveryService:
             return Progress(finished=True)
         delivery = claim.delivery
         if not claim.held:
+            if delivery.status is DeliveryStatus.SCHEDULED:
+                return Progress(finished=True)  # its timer queues it when it is due
             return progress_of(delivery, now)
         admission = None
         if delivery.channel is Channel.WEBHOOK and (
@@ -211,6 +220,9 @@ class DeliveryService:
         message = outgoing or self._outgoing_of(delivery)
         if message is None:
             return SendOutcome.permanent_failure("notification no longer exists")
+        if delivery.content is not None:
+            # Its recipient's own rendering of the notification's template.
+            message = replace(message, content=delivery.content)
         try:
             return sender.send(message, delivery, tenant)
         except Exception as exc:  # a sender bug must not pass for a receiver's answer
@@ -229,6 +241,10 @@ class DeliveryService:
         if notification is None:
             return None
         outgoing = outgoing_of(notification)
+        digest = notification.digest_of
+        if digest is not None and self._digests is not None:
+            entries = self._digests.digest_entries(notification.tenant_id, digest.window_id)
+            outgoing = replace(outgoing, digest=DigestBatch(key=digest.key, entries=entries))
         with self._cache_lock:
             self._outgoing[key] = outgoing
             if len(self._outgoing) > NOTIFICATION_CACHE_SIZE:
@@ -267,6 +283,11 @@ class DeliveryService:
                 self._endpoints.succeeded(delivery, admission)
             else:
                 self._endpoints.failed(delivery)
+        if outcome.invalid and delivery.channel is Channel.PUSH:
+            # The platform will never take these tokens: the recipient forgets them.
+            self._recipients.remove_push_tokens(
+                delivery.tenant_id, delivery.recipient_id, outcome.invalid
+            )
         if updated.status is DeliveryStatus.FAILED:
             self._announce_dead_letter(updated)
         return progress_of(updated, now)
@@ -300,6 +321,9 @@ class DeliveryService:
         updated.budget_attempts += 1
         updated.lease_token = None
         updated.lease_until = None
+        if outcome.remaining is not None:
+            updated.targets = list(outcome.remaining)
+        updated.targets_reached += outcome.reached
         if outcome.delivered:
             updated.status = DeliveryStatus.DELIVERED
             updated.delivered_at = now
@@ -307,6 +331,12 @@ class DeliveryService:
             updated.sweep_at = None
             return updated
         updated.last_error = outcome.error
+        if outcome.skip_reason is not None:
+            updated.status = DeliveryStatus.SKIPPED
+            updated.reason = outcome.skip_reason
+            updated.next_attempt_at = None
+            updated.sweep_at = None
+            return updated
         delay = None
         if not outcome.permanent:
             delay = self._policy.delay_after(

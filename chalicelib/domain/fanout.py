@@ -12,15 +12,24 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
-from datetime import timedelta
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta
 
 from chalicelib.domain.deliveries import Progress
-from chalicelib.domain.notifications import counts_of, delivery_message
+from chalicelib.domain.notifications import (
+    cancelled,
+    counts_of,
+    delivery_message,
+    occasion_of,
+)
 from chalicelib.domain.planning import QUEUED_CHANNELS, default_channels, plan_deliveries
+from chalicelib.domain.preferences import Audience
+from chalicelib.domain.templates import RenderFailed, names_recipient, render
+from chalicelib.domain.timers import release_timer
 from chalicelib.domain.topics import TopicReach, channels_of
-from chalicelib.models.common import Channel, DeliveryStatus
-from chalicelib.models.stored import Delivery, Notification
+from chalicelib.models.common import Channel, DeliveryStatus, Reason
+from chalicelib.models.scheduling import Timer
+from chalicelib.models.stored import Content, Delivery, Notification, Recipient
 from chalicelib.ports import (
     Clock,
     FanoutStore,
@@ -30,6 +39,7 @@ from chalicelib.ports import (
     PublishFailed,
     RecipientStore,
     SubscriptionStore,
+    TimerStore,
 )
 
 log = logging.getLogger(__name__)
@@ -41,6 +51,8 @@ WRITE_CHUNK = 100
 def _initial_status(existing: Delivery) -> DeliveryStatus:
     """The status a delivery written by a page started in (what its page counts): inbox and
     skipped ones are final when written; every other one started pending."""
+    if existing.planned is not None:
+        return existing.planned
     if existing.channel is Channel.INBOX:
         return DeliveryStatus.DELIVERED
     if existing.status is DeliveryStatus.SKIPPED and existing.attempts == 0:
@@ -61,7 +73,15 @@ class FanoutService:
         enabled_channels: frozenset[Channel],
         page_size: int,
         sweep_grace: timedelta,
+        audience: Callable[[Notification], Audience],
+        timers: TimerStore,
+        hint: Callable[[Sequence[Timer]], None],
+        cancel: Callable[[str, str, datetime], None],
     ) -> None:
+        self._hint = hint
+        self._audience = audience
+        self._timers = timers
+        self._cancel = cancel
         self._notifications = notifications
         self._fanout = fanout
         self._recipients = recipients
@@ -94,6 +114,10 @@ class FanoutService:
         )
         deliveries = self._plan(notification, matched)
         initial = [delivery.model_copy() for delivery in deliveries]
+        # Timers first: a crash after them leaves timers with nothing to do, never deliveries
+        # with no timer.
+        timers = self._page_timers(notification, deliveries)
+        self._timers.put_timers(timers)
         if redo:
             existing = self._fanout.existing_deliveries([d.key for d in deliveries])
             deliveries = [d for d in deliveries if d.key not in existing]
@@ -114,13 +138,45 @@ class FanoutService:
         )
         if not ended:
             return Progress(finished=False, wake_in=0.0)
-        self._queue(notification, deliveries)
+        if self._cancelled_meanwhile(notification):
+            # A cancel that came while the page was written: its deliveries go unsent.
+            self._cancel(notification.tenant_id, notification.id, now)
+        else:
+            self._queue(notification, deliveries)
+            self._hint(timers)
         return Progress(finished=done, wake_in=None if done else 0.0)
+
+    def _cancelled_meanwhile(self, notification: Notification) -> bool:
+        if notification.cancelled_at is not None:
+            return True
+        current = self._notifications.get_notification(notification.tenant_id, notification.id)
+        return current is not None and current.cancelled_at is not None
+
+    @staticmethod
+    def _page_timers(notification: Notification, deliveries: Sequence[Delivery]) -> list[Timer]:
+        """A timer per recipient held by its quiet hours (a ``deliver_at`` that holds them all
+        has the notification's own timer)."""
+        by_recipient: dict[str, list[Delivery]] = defaultdict(list)
+        for delivery in deliveries:
+            if (
+                delivery.status is DeliveryStatus.SCHEDULED
+                and delivery.reason is Reason.QUIET_HOURS
+            ):
+                by_recipient[delivery.recipient_id].append(delivery)
+        timers = [
+            release_timer(notification.tenant_id, notification.id, held)
+            for held in by_recipient.values()
+        ]
+        return [timer for timer in timers if timer is not None]
 
     def _plan(self, notification: Notification, matched: Iterable[Matched]) -> list[Delivery]:
         by_id = {m.recipient_id: m for m in matched}
         recipients = self._recipients.get_recipients(notification.tenant_id, sorted(by_id))
         now = self._clock.now()
+        audience = self._audience(notification)
+        personal = notification.template_parts is not None and names_recipient(
+            notification.template_parts
+        )
         deliveries: list[Delivery] = []
         for recipient in sorted(recipients, key=lambda r: r.recipient_id):
             wanted = channels_of(by_id[recipient.recipient_id].subscriptions)
@@ -139,12 +195,48 @@ class FanoutService:
                 enabled=self._enabled,
                 topic=True,
                 now=now,
+                audience=audience,
             )
+            content = self._content_for(notification, recipient) if personal else None
             for delivery in planned:
-                if not delivery.status.is_final:
+                if (
+                    notification.cancelled_at is not None
+                    and delivery.status is not DeliveryStatus.SKIPPED
+                ):
+                    delivery = cancelled(delivery)
+                if delivery.status is DeliveryStatus.PENDING:
                     delivery.sweep_at = now + self._grace
-            deliveries += planned
+                if content is not None and delivery.status is not DeliveryStatus.SKIPPED:
+                    delivery.content = content
+                delivery.planned = delivery.status
+                deliveries.append(delivery)
         return deliveries
+
+    def _content_for(self, notification: Notification, recipient: Recipient) -> Content | None:
+        """The recipient's own rendering of the template; None when it is the notification's
+        (or cannot be made: the content rendered at acceptance is sent instead)."""
+        assert notification.template_parts is not None
+        try:
+            rendered = render(notification.template_parts, occasion_of(notification), recipient)
+        except RenderFailed as failed:
+            log.warning(
+                "%s: the template does not render for %s (%s); the content rendered at "
+                "acceptance goes instead",
+                notification.id,
+                recipient.recipient_id,
+                failed,
+            )
+            return None
+        parts = notification.template_parts
+        content = notification.content
+        # Parts the request itself gave (title, body) are the notification's for everyone.
+        rendered = rendered.model_copy(
+            update={
+                "title": rendered.title if "title" in parts else content.title,
+                "body": rendered.body if "body" in parts else content.body,
+            }
+        )
+        return rendered if rendered != content else None
 
     def _queue(self, notification: Notification, deliveries: Iterable[Delivery]) -> None:
         """Queues the page's pending deliveries, one message per recipient and channel."""

@@ -6,14 +6,22 @@ import json
 import re
 from typing import Annotated, Any, Literal
 
-from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from chalicelib.models.common import (
     Channel,
     DeliveryStatus,
+    Model,
     NotificationStatus,
     Phone,
+    PushPlatform,
     Reason,
     RecipientId,
     Severity,
@@ -21,6 +29,7 @@ from chalicelib.models.common import (
     TopicName,
     TopicPattern,
 )
+from chalicelib.models.preferences import RecipientPreferences
 
 MAX_DATA_BYTES = 16 * 1024
 # Nesting deeper than this in free-form JSON (data, preferences) is refused: it serves no
@@ -53,6 +62,10 @@ def _shallow(value: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def _plain_email(value: str) -> str:
     """A plain address (no display name), kept as given; reserved test domains are fine."""
+    # Imported on the first address checked: its patterns take tens of milliseconds to compile,
+    # which every function's cold start would pay otherwise.
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         validate_email(value, check_deliverability=False, test_environment=True)
     except EmailNotValidError as error:
@@ -82,10 +95,28 @@ def _omit_none(value: object) -> bool:
     return value is None
 
 
-class WriteModel(BaseModel):
+class WriteModel(Model):
     """A request body: unknown fields are an error, not silently dropped."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+MAX_PUSH_TOKENS = 10
+MAX_APPRISE_URLS = 10
+CHAT_URL_HELP = (
+    "The platform's incoming-webhook URL (https, on the platform's own hosts outside the local "
+    "stage); shown masked in replies after the PUT that stored it"
+)
+
+
+class PushTokenIn(WriteModel):
+    platform: PushPlatform
+    token: str = Field(min_length=1, max_length=4096, pattern=r"^[\x21-\x7e]+$")
+
+
+class PushTokenOut(Model):
+    platform: PushPlatform
+    token: str
 
 
 class RecipientIn(WriteModel):
@@ -97,10 +128,36 @@ class RecipientIn(WriteModel):
         max_length=2048,
         description="Absolute https URL (plain http and loopback only in the local stage)",
     )
-    preferences: ShallowObject | None = None
+    slack_webhook_url: str | None = Field(default=None, max_length=2048, description=CHAT_URL_HELP)
+    teams_webhook_url: str | None = Field(default=None, max_length=2048, description=CHAT_URL_HELP)
+    discord_webhook_url: str | None = Field(
+        default=None, max_length=2048, description=CHAT_URL_HELP
+    )
+    push_tokens: list[PushTokenIn] | None = Field(
+        default=None,
+        max_length=MAX_PUSH_TOKENS,
+        description="Device tokens for mobile push (one SNS platform endpoint each)",
+    )
+    apprise_urls: list[Annotated[str, Field(min_length=1, max_length=2048)]] | None = Field(
+        default=None,
+        max_length=MAX_APPRISE_URLS,
+        description="Apprise URLs (any scheme Apprise knows); masked in replies after the PUT",
+    )
+    preferences: RecipientPreferences | None = Field(
+        default=None,
+        description="Omitted: the stored preferences are kept; null: cleared (see also "
+        "PUT /v1/recipients/{id}/preferences)",
+    )
+
+    @field_validator("push_tokens")
+    @classmethod
+    def _unique_tokens(cls, value: list[PushTokenIn] | None) -> list[PushTokenIn] | None:
+        if value is not None and len({(t.platform, t.token) for t in value}) != len(value):
+            raise ValueError("push tokens must not repeat")
+        return value
 
 
-class RecipientOut(BaseModel):
+class RecipientOut(Model):
     recipient_id: RecipientId
     name: str | None = Field(default=None, exclude_if=_omit_none)
     email: str | None = Field(default=None, exclude_if=_omit_none)
@@ -112,9 +169,19 @@ class RecipientOut(BaseModel):
         description="With a webhook_url: disabled after failing for longer than the period",
     )
     webhook_disabled_at: Timestamp | None = Field(default=None, exclude_if=_omit_none)
-    preferences: dict[str, Any] | None = Field(default=None, exclude_if=_omit_none)
+    slack_webhook_url: str | None = Field(default=None, exclude_if=_omit_none)
+    teams_webhook_url: str | None = Field(default=None, exclude_if=_omit_none)
+    discord_webhook_url: str | None = Field(default=None, exclude_if=_omit_none)
+    push_tokens: list[PushTokenOut] | None = Field(default=None, exclude_if=_omit_none)
+    apprise_urls: list[str] | None = Field(default=None, exclude_if=_omit_none)
+    preferences: RecipientPreferences | None = Field(default=None, exclude_if=_omit_none)
     created_at: Timestamp
     updated_at: Timestamp
+
+
+class DigestIn(WriteModel):
+    key: SingleLine = Field(min_length=1, max_length=128)
+    window_seconds: int = Field(ge=1, le=86400)
 
 
 class NotificationIn(WriteModel):
@@ -128,7 +195,16 @@ class NotificationIn(WriteModel):
         max_length=len(Channel),
         description="Default: every channel the recipient has an address for, and inbox",
     )
-    title: SingleLine = Field(min_length=1, max_length=200)
+    template: RecipientId | None = Field(
+        default=None, description="A template's name: title, body and channel parts from it"
+    )
+    title: SingleLine | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        validate_default=True,
+        description="Required unless template",
+    )
     body: str | None = Field(default=None, max_length=4000)
     severity: Severity | None = Field(default=None, description="Default (also for null): info")
     category: SingleLine | None = Field(default=None, min_length=1, max_length=128)
@@ -136,6 +212,14 @@ class NotificationIn(WriteModel):
         default=None, description=f"Up to 16 KiB serialized, {MAX_JSON_DEPTH} levels deep"
     )
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=128)
+    deliver_at: Timestamp | None = Field(
+        default=None, description="Not sent before this time (future, at most 365 days ahead)"
+    )
+    digest: DigestIn | None = Field(
+        default=None,
+        description="Sent with the other notifications of this key to this recipient in one "
+        "digest when the window (opened by the first) ends",
+    )
 
     @field_validator("channels")
     @classmethod
@@ -143,6 +227,19 @@ class NotificationIn(WriteModel):
         if value is not None and len(set(value)) != len(value):
             raise ValueError("channels must not repeat")
         return value
+
+    @field_validator("title")
+    @classmethod
+    def _title_or_template(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None and info.data.get("template") is None:
+            raise ValueError("title is required (unless a template gives it)")
+        return value
+
+    @model_validator(mode="after")
+    def _digest_alone(self) -> NotificationIn:
+        if self.digest is not None and self.deliver_at is not None:
+            raise ValueError("digest and deliver_at do not go together")
+        return self
 
     @field_validator("data")
     @classmethod
@@ -160,7 +257,7 @@ class NotificationIn(WriteModel):
         return self
 
 
-class AttemptOut(BaseModel):
+class AttemptOut(Model):
     at: Timestamp
     outcome: DeliveryStatus = Field(description="The delivery's status after this attempt")
     endpoint: str | None = Field(
@@ -172,7 +269,7 @@ class AttemptOut(BaseModel):
     next_attempt_at: Timestamp | None = None
 
 
-class DeliveryOut(BaseModel):
+class DeliveryOut(Model):
     channel: Channel
     recipient_id: str
     status: DeliveryStatus
@@ -191,7 +288,28 @@ class DeliveryOut(BaseModel):
     )
 
 
-class DeliveryCountsOut(BaseModel):
+class DigestOut(Model):
+    key: str
+    window_seconds: int | None = Field(default=None, exclude_if=_omit_none)
+    digest_id: str | None = Field(
+        default=None,
+        exclude_if=_omit_none,
+        description="A digested notification: the notification that sends its digest",
+    )
+    notification_ids: list[str] | None = Field(
+        default=None,
+        exclude_if=_omit_none,
+        description="A digest notification: the notifications it lists",
+    )
+
+
+class EmailPartsOut(Model):
+    subject: str | None = Field(default=None, exclude_if=_omit_none)
+    text: str | None = Field(default=None, exclude_if=_omit_none)
+    html: str | None = Field(default=None, exclude_if=_omit_none)
+
+
+class DeliveryCountsOut(Model):
     pending: int
     retrying: int
     delivered: int
@@ -200,7 +318,7 @@ class DeliveryCountsOut(BaseModel):
     scheduled: int
 
 
-class NotificationOut(BaseModel):
+class NotificationOut(Model):
     id: str
     status: NotificationStatus
     created_at: Timestamp
@@ -213,6 +331,19 @@ class NotificationOut(BaseModel):
     category: str | None
     data: dict[str, Any] | None
     idempotency_key: str | None = Field(default=None, exclude_if=_omit_none)
+    deliver_at: Timestamp | None = Field(default=None, exclude_if=_omit_none)
+    cancelled_at: Timestamp | None = Field(default=None, exclude_if=_omit_none)
+    template: str | None = Field(default=None, exclude_if=_omit_none)
+    email: EmailPartsOut | None = Field(
+        default=None, exclude_if=_omit_none, description="Email parts a template rendered"
+    )
+    sms: str | None = Field(
+        default=None, exclude_if=_omit_none, description="SMS text a template rendered"
+    )
+    digest: DigestOut | None = Field(default=None, exclude_if=_omit_none)
+    alert: AlertRefOut | None = Field(
+        default=None, exclude_if=_omit_none, description="The alert it was sent for"
+    )
     delivery_counts: DeliveryCountsOut
     recipients: int = Field(description="Distinct recipients with at least one delivery")
     deliveries: list[DeliveryOut] | None = Field(
@@ -222,17 +353,24 @@ class NotificationOut(BaseModel):
     )
 
 
-class DeliveryPage(BaseModel):
+class DeliveryPage(Model):
     items: list[DeliveryOut]
     next: str | None
 
 
-class NotificationPage(BaseModel):
+class NotificationPage(Model):
     items: list[NotificationOut]
     next: str | None
 
 
-class InboxItemOut(BaseModel):
+class AlertRefOut(Model):
+    id: str
+    dedup_key: str
+    status: Literal["triggered", "acknowledged", "resolved"]
+    ack_url: str | None
+
+
+class InboxItemOut(Model):
     notification_id: str
     title: str
     body: str | None
@@ -241,14 +379,17 @@ class InboxItemOut(BaseModel):
     data: dict[str, Any] | None
     created_at: Timestamp
     read_at: Timestamp | None
+    alert: AlertRefOut | None = Field(
+        default=None, exclude_if=_omit_none, description="The alert it was sent for"
+    )
 
 
-class InboxPage(BaseModel):
+class InboxPage(Model):
     items: list[InboxItemOut]
     next: str | None
 
 
-class DeadLetterOut(BaseModel):
+class DeadLetterOut(Model):
     notification_id: str
     channel: Channel
     recipient_id: str
@@ -257,7 +398,7 @@ class DeadLetterOut(BaseModel):
     failed_at: Timestamp
 
 
-class DeadLetterPage(BaseModel):
+class DeadLetterPage(Model):
     items: list[DeadLetterOut]
     next: str | None
 
@@ -281,7 +422,7 @@ class SubscriptionIn(WriteModel):
         return value
 
 
-class SubscriptionOut(BaseModel):
+class SubscriptionOut(Model):
     subscription_id: str
     recipient_id: str
     pattern: str
@@ -291,22 +432,22 @@ class SubscriptionOut(BaseModel):
     created_at: Timestamp
 
 
-class SubscriptionPage(BaseModel):
+class SubscriptionPage(Model):
     items: list[SubscriptionOut]
     next: str | None
 
 
-class SubscriberOut(BaseModel):
+class SubscriberOut(Model):
     recipient_id: str
     subscription_ids: list[str]
 
 
-class SubscriberPage(BaseModel):
+class SubscriberPage(Model):
     items: list[SubscriberOut]
     next: str | None
 
 
-class RetryOut(BaseModel):
+class RetryOut(Model):
     id: str
     retried: int
 
@@ -316,11 +457,11 @@ class RedriveIn(WriteModel):
     recipient_id: RecipientId | None = None
 
 
-class RedriveOut(BaseModel):
+class RedriveOut(Model):
     redriven: int
 
 
-class OpenApiDocument(BaseModel):
+class OpenApiDocument(Model):
     """An OpenAPI 3.1 document."""
 
     model_config = ConfigDict(extra="allow")
@@ -330,17 +471,17 @@ class OpenApiDocument(BaseModel):
     paths: dict[str, Any]
 
 
-class HealthOut(BaseModel):
+class HealthOut(Model):
     status: Literal["ok", "unavailable"]
 
 
-class ProblemError(BaseModel):
+class ProblemError(Model):
     loc: list[str | int]
     msg: str
     type: str | None = Field(default=None, exclude_if=_omit_none)
 
 
-class Problem(BaseModel):
+class Problem(Model):
     """RFC 9457 problem details."""
 
     type: str

@@ -6,7 +6,22 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, PlainSerializer, StringConstraints, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    PlainSerializer,
+    StringConstraints,
+    WithJsonSchema,
+)
+
+
+class Model(BaseModel):
+    """The base of every model: validators are built on first use, not at import, so that a
+    function's cold start pays only for the models it uses."""
+
+    model_config = ConfigDict(defer_build=True)
+
 
 RECIPIENT_ID_PATTERN = r"^[A-Za-z0-9._:@-]{1,128}$"
 PHONE_PATTERN = r"^\+[1-9][0-9]{6,14}$"
@@ -48,6 +63,19 @@ class Channel(StrEnum):
     EMAIL = "email"
     SMS = "sms"
     INBOX = "inbox"
+    SLACK = "slack"
+    TEAMS = "teams"
+    DISCORD = "discord"
+    PUSH = "push"
+    APPRISE = "apprise"
+
+
+class PushPlatform(StrEnum):
+    """A mobile push service, reached through an SNS platform application."""
+
+    FCM = "fcm"
+    APNS = "apns"
+    APNS_SANDBOX = "apns_sandbox"
 
 
 class Severity(StrEnum):

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
+from chalicelib.models.common import Model
 from chalicelib.models.stored import Content
 
 
-class DeliveryMessage(BaseModel):
+class DeliveryMessage(Model):
     """Deliveries of one recipient are due on the receiving queue's channel. Carries the
     notification's content when it fits, so that a send needs no read of the notification;
     the table stays the truth for each delivery's state."""
@@ -25,7 +26,7 @@ class DeliveryMessage(BaseModel):
     content: Content | None = None
 
 
-class FanoutMessage(BaseModel):
+class FanoutMessage(Model):
     """A topic notification has (more) recipients to expand into deliveries."""
 
     model_config = ConfigDict(extra="ignore")
@@ -35,7 +36,7 @@ class FanoutMessage(BaseModel):
     notification_id: str
 
 
-class DeadLetterMessage(BaseModel):
+class DeadLetterMessage(Model):
     """What a channel's DLQ holds for a delivery that exhausted its attempts."""
 
     kind: Literal["dead_letter"] = "dead_letter"

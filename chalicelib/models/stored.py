@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from chalicelib.models.common import (
     Channel,
     DeliveryStatus,
+    Model,
+    PushPlatform,
     Reason,
     Severity,
     Timestamp,
 )
+from chalicelib.models.preferences import RecipientPreferences
 
 
-class Stored(BaseModel):
+class Stored(Model):
     model_config = ConfigDict(validate_assignment=False)
 
 
@@ -44,6 +47,16 @@ class ConsoleSession(Stored):
     expires_at: Timestamp
 
 
+class PushToken(Stored):
+    platform: PushPlatform
+    token: str
+
+    @property
+    def target(self) -> str:
+        """The token as a delivery's target: ``platform:token``."""
+        return f"{self.platform.value}:{self.token}"
+
+
 class Recipient(Stored):
     tenant_id: str
     recipient_id: str
@@ -51,7 +64,12 @@ class Recipient(Stored):
     email: str | None = None
     phone: str | None = None
     webhook_url: str | None = None
-    preferences: dict[str, Any] | None = None
+    slack_webhook_url: str | None = None
+    teams_webhook_url: str | None = None
+    discord_webhook_url: str | None = None
+    push_tokens: list[PushToken] | None = None
+    apprise_urls: list[str] | None = None
+    preferences: RecipientPreferences | None = None
     created_at: Timestamp
     updated_at: Timestamp
     # Endpoint health of the webhook: failing since the first failure with no success after
@@ -71,14 +89,55 @@ class Subscription(Stored):
     created_at: Timestamp
 
 
+class EmailContent(Stored):
+    """An email's own parts, when a template gives them (else title and body are used)."""
+
+    subject: str | None = None
+    text: str | None = None
+    html: str | None = None
+
+
+class AlertRef(Stored):
+    """The alert a notification was sent for (see chalicelib.domain.alerts)."""
+
+    id: str
+    dedup_key: str
+    status: Literal["triggered", "acknowledged", "resolved"]
+    # A signed link that acknowledges the alert (GET shows a page, POST acknowledges).
+    ack_url: str | None = None
+
+
 class Content(Stored):
-    """What a notification says: the same for each of its deliveries."""
+    """What a notification says: the same for each of its deliveries (unless a template made
+    a delivery's own, see ``Delivery.content``)."""
 
     title: str
     body: str | None = None
     severity: Severity = Severity.INFO
     category: str | None = None
     data: dict[str, Any] | None = None
+    email: EmailContent | None = None
+    sms: str | None = None
+    # Set on the notifications an alert sends.
+    alert: AlertRef | None = None
+
+
+class DigestSpec(Stored):
+    """What a notification asked to be digested under (api.md, Digests)."""
+
+    key: str
+    window_seconds: int
+    # The window it went into: also the id of the notification that sends the digest.
+    window_id: str | None = None
+
+
+class DigestOf(Stored):
+    """A digest notification: the window it closes, and what it lists."""
+
+    key: str
+    window_id: str
+    opened_at: Timestamp
+    notification_ids: list[str]
 
 
 class Counts(Stored):
@@ -137,6 +196,14 @@ class Notification(Stored):
     # A one-recipient notification's deliveries as of their last write (None for a topic's).
     deliveries: list[Delivery] | None = None
     cancelled_at: Timestamp | None = None
+    # Not sent before this time (api.md, Scheduling).
+    deliver_at: Timestamp | None = None
+    # The template its content was rendered from, and the sources as they were then (a topic's
+    # fan-out renders them again for each recipient).
+    template: str | None = None
+    template_parts: dict[str, str] | None = None
+    digest: DigestSpec | None = None
+    digest_of: DigestOf | None = None
     # When the sweeper should look at this notification while its fan-out is unfinished.
     sweep_at: Timestamp | None = None
     sweeps: int = 0
@@ -171,10 +238,20 @@ class Delivery(Stored):
     # Snapshot of the address at acceptance: later edits of the recipient do not redirect
     # a notification already accepted.
     address: str | None = None
+    # A channel with several targets (push tokens as ``platform:token``, Apprise URLs): the
+    # targets not reached yet, snapshot at acceptance; an attempt that reaches some of them
+    # leaves the rest for the next, so a retry never sends to a target twice.
+    targets: list[str] | None = None
+    targets_reached: int = 0
     # Standard Webhooks message id: the same on every attempt of this delivery.
     webhook_id: str | None = None
     status: DeliveryStatus = DeliveryStatus.PENDING
     reason: Reason | None = None
+    # The status it was written with by a topic's fan-out (what its page counted).
+    planned: DeliveryStatus | None = None
+    # This recipient's own rendering of the notification's template (a topic notification
+    # whose template depends on the recipient); None: the notification's content.
+    content: Content | None = None
     attempts: int = 0
     # The most recent attempts (at most MAX_ATTEMPT_LOG), oldest first. Kept on the delivery's
     # own item only, never in a notification's inline copy.

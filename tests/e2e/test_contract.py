@@ -107,7 +107,7 @@ def test_recipient_put_get_delete(api: Api) -> None:
         "email": "alice@example.com",
         "phone": "+14155550100",
         "webhook_url": "http://127.0.0.1:9/hook",
-        "preferences": {"quiet": True},
+        "preferences": {"channels": {"sms": False}},
     }
     put = api.put_recipient(rid, **body)
     assert put.status_code == 200, put.text

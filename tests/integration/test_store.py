@@ -12,7 +12,13 @@ from typing import Any
 import pytest
 
 from chalicelib.adapters.dynamodb import DynamoStore
-from chalicelib.models.common import Channel, DeliveryStatus, Severity
+from chalicelib.models.common import Channel, DeliveryStatus, PushPlatform, Reason, Severity
+from chalicelib.models.preferences import (
+    RecipientPreferences,
+    TenantCategoryPreference,
+    TenantPreferences,
+)
+from chalicelib.models.scheduling import DigestEntry, DigestJoin, DigestWindow, Timer, TimerKind
 from chalicelib.models.stored import (
     ApiKeyRecord,
     Attempt,
@@ -24,10 +30,18 @@ from chalicelib.models.stored import (
     Fanout,
     IdempotencyRecord,
     Notification,
+    PushToken,
     Recipient,
     Subscription,
 )
-from chalicelib.ports import MAX_INLINE_DELIVERIES, IdempotencyKeyTaken, InvalidCursor
+from chalicelib.models.templates import Template
+from chalicelib.ports import (
+    MAX_INLINE_DELIVERIES,
+    DigestWindowMoved,
+    IdempotencyKeyTaken,
+    InvalidCursor,
+    NotificationExists,
+)
 from tests.fakes import MAX_READS_PER_PAGE, READ_SIZE, FakeStore
 from tests.integration.conftest import Moto
 
@@ -556,3 +570,307 @@ def test_a_tenants_keys_and_recipients_are_listed_for_it_alone(store: Store, ten
     rest = store.list_recipients(tenant, limit=2, cursor=first.next_cursor)
     assert [r.recipient_id for r in rest.items] == ["carol"]
     assert rest.next_cursor is None
+
+
+def test_a_delivery_keeps_the_targets_it_has_not_reached(store: Store, tenant: str) -> None:
+    nid = notification(tenant).id
+    with_deliveries(
+        store,
+        tenant,
+        delivery(tenant, nid, channel=Channel.PUSH, targets=["fcm:a", "apns:b"]),
+    )
+    key = DeliveryKey(tenant, nid, "alice", Channel.PUSH)
+    claim = store.claim(key, token="t1", now=NOW, until=NOW + timedelta(seconds=20), sweep_at=NOW)
+    assert claim is not None
+    assert claim.delivery.targets == ["fcm:a", "apns:b"]
+    retrying = claim.delivery.model_copy()
+    retrying.status = DeliveryStatus.RETRYING
+    retrying.targets = ["apns:b"]
+    retrying.targets_reached = 1
+    assert store.record(retrying, previous=DeliveryStatus.PENDING, token="t1", first=True)
+    stored = store.get_delivery(key)
+    assert stored is not None
+    assert (stored.targets, stored.targets_reached) == (["apns:b"], 1)
+
+
+def test_invalid_push_tokens_leave_the_recipient_and_nothing_else(
+    store: Store, tenant: str
+) -> None:
+    store.put_recipient(
+        Recipient(
+            tenant_id=tenant,
+            recipient_id="alice",
+            email="alice@example.com",
+            push_tokens=[
+                PushToken(platform=PushPlatform.FCM, token="a"),
+                PushToken(platform=PushPlatform.APNS, token="b"),
+            ],
+            created_at=NOW,
+            updated_at=NOW,
+        )
+    )
+    store.remove_push_tokens(tenant, "alice", ["fcm:a", "fcm:unknown"])
+    kept = store.get_recipient(tenant, "alice")
+    assert kept is not None
+    assert [token.target for token in kept.push_tokens or []] == ["apns:b"]
+    assert kept.email == "alice@example.com"
+    store.remove_push_tokens(tenant, "alice", ["apns:b"])
+    emptied = store.get_recipient(tenant, "alice")
+    assert emptied is not None
+    assert emptied.push_tokens is None
+    store.remove_push_tokens(tenant, "nobody", ["apns:b"])
+
+
+def test_a_push_token_keeps_its_endpoint_until_deleted(store: Store, tenant: str) -> None:
+    target = f"fcm:{tenant}-token"
+    assert store.get_push_endpoint(target) is None
+    store.put_push_endpoint(target, "arn:aws:sns:us-east-1:123456789012:endpoint/GCM/app/1")
+    assert (
+        store.get_push_endpoint(target) == "arn:aws:sns:us-east-1:123456789012:endpoint/GCM/app/1"
+    )
+    store.delete_push_endpoint(target)
+    assert store.get_push_endpoint(target) is None
+
+
+def test_unattempted_deliveries_move_with_their_counts_under_their_conditions(
+    store: Store, tenant: str
+) -> None:
+    # GIVEN two scheduled deliveries and one leased pending one
+    nid = notification(tenant).id
+    later = NOW + timedelta(hours=1)
+    webhook = delivery(tenant, nid, status=DeliveryStatus.SCHEDULED, next_attempt_at=later)
+    inbox = delivery(tenant, nid, channel=Channel.INBOX, status=DeliveryStatus.SCHEDULED)
+    email = delivery(
+        tenant, nid, channel=Channel.EMAIL, lease_token="t", lease_until=NOW + timedelta(seconds=5)
+    )
+    with_deliveries(store, tenant, webhook, inbox, email)
+    # WHEN they are moved (the email one as read before it was leased)
+    released = webhook.model_copy(
+        update={"status": DeliveryStatus.PENDING, "next_attempt_at": None}
+    )
+    shown = inbox.model_copy(update={"status": DeliveryStatus.DELIVERED, "delivered_at": NOW})
+    email_read = email.model_copy(update={"lease_token": None, "lease_until": None})
+    skipped = email_read.model_copy(update={"status": DeliveryStatus.SKIPPED})
+    moved = store.move([(webhook, released), (inbox, shown), (email_read, skipped)], now=NOW)
+    # THEN the two scheduled ones moved, with the counts and the inline copies; not the leased
+    assert {d.channel for d in moved} == {Channel.WEBHOOK, Channel.INBOX}
+    stored = store.get_notification(tenant, nid)
+    assert (stored.counts.pending, stored.counts.delivered, stored.counts.scheduled) == (2, 1, 0)
+    assert {d.channel: d.status for d in stored.deliveries} == {
+        Channel.WEBHOOK: DeliveryStatus.PENDING,
+        Channel.INBOX: DeliveryStatus.DELIVERED,
+        Channel.EMAIL: DeliveryStatus.PENDING,
+    }
+    # AND a second move of the same finds them moved already
+    assert store.move([(webhook, released)], now=NOW) == []
+    keys = [d.key for d in (webhook, inbox, email)]
+    assert {d.status for d in store.get_deliveries(keys)} == {
+        DeliveryStatus.PENDING,
+        DeliveryStatus.DELIVERED,
+    }
+
+
+def test_a_notification_id_is_taken_once(store: Store, tenant: str) -> None:
+    created = notification(tenant)
+    store.create_notification(created, [], None)
+    with pytest.raises(NotificationExists):
+        store.create_notification(created, [], None)
+
+
+@pytest.fixture
+def timers_from_scratch(store: Store, request: pytest.FixtureRequest) -> None:
+    """The DynamoDB table is shared by the session's tests: start its timer cursor afresh."""
+    if isinstance(store, DynamoStore):
+        moto: Moto = request.getfixturevalue("moto")
+        moto.client("dynamodb").delete_item(
+            TableName="tocsin", Key={"pk": {"S": "TIMERS"}, "sk": {"S": "CURSOR"}}
+        )
+
+
+def release(tenant: str, nid: str, due: datetime) -> Timer:
+    return Timer(kind=TimerKind.RELEASE, tenant_id=tenant, due=due, notification_id=nid)
+
+
+@pytest.mark.usefixtures("timers_from_scratch")
+def test_timers_come_due_earliest_first_until_deleted(store: Store, tenant: str) -> None:
+    base = NOW + timedelta(days=400)
+    far = release(tenant, "far", base + timedelta(days=300))
+    soon = release(tenant, "soon", base + timedelta(seconds=30))
+    sooner = release(tenant, "sooner", base + timedelta(seconds=5))
+    store.put_timers([far, soon, sooner])
+
+    def due(until: datetime, now: datetime) -> list[str | None]:
+        found = store.due_timers(until=until, now=now, limit=100)
+        return [t.notification_id for t in found if t.tenant_id == tenant]
+
+    assert due(base, base) == []
+    assert due(base + timedelta(minutes=1), base) == ["sooner", "soon"]
+    store.delete_timer(sooner)
+    assert due(base + timedelta(minutes=1), base) == ["soon"]
+
+
+@pytest.mark.usefixtures("timers_from_scratch")
+def test_no_timer_is_missed_however_long_no_one_looked(store: Store, tenant: str) -> None:
+    # GIVEN timers set an hour apart, and scans that run once, then not for three hours
+    base = NOW + timedelta(days=800)
+    store.due_timers(until=base, now=base, limit=100)
+    timers = [release(tenant, f"n{hour}", base + timedelta(hours=hour)) for hour in (1, 2)]
+    store.put_timers(timers)
+    later = base + timedelta(hours=3)
+    # WHEN the next scan comes
+    found = store.due_timers(until=later, now=later, limit=100)
+    # THEN both are due; and once done, the cursor moves on past them
+    assert [t.notification_id for t in found if t.tenant_id == tenant] == ["n1", "n2"]
+    for timer in timers:
+        store.delete_timer(timer)
+    store.due_timers(until=later, now=later, limit=100)
+    # a timer set just before now (a late writer) is still found: recent minutes stay open
+    late = release(tenant, "late", later - timedelta(minutes=2))
+    store.put_timers([late])
+    found = store.due_timers(until=later, now=later, limit=100)
+    assert [t.notification_id for t in found if t.tenant_id == tenant] == ["late"]
+
+
+def window(tenant: str, wid: str, **fields: Any) -> DigestWindow:
+    return DigestWindow(
+        tenant_id=tenant,
+        recipient_id="alice",
+        key="disk",
+        window_id=wid,
+        window_seconds=60,
+        opened_at=NOW,
+        closes_at=NOW + timedelta(seconds=60),
+        **fields,
+    )
+
+
+def entry(tenant: str, wid: str, nid: str) -> DigestEntry:
+    return DigestEntry(
+        tenant_id=tenant,
+        window_id=wid,
+        notification_id=nid,
+        created_at=NOW,
+        content=Content(title=nid),
+        channels=[Channel.WEBHOOK],
+    )
+
+
+def test_a_digest_window_opens_once_and_takes_entries_until_closed(
+    store: Store, tenant: str
+) -> None:
+    def join(index: int, wid: str, *, opens: bool, replaces: str | None = None) -> None:
+        created = notification(tenant, index)
+        store.create_notification(
+            created,
+            [],
+            None,
+            digest=DigestJoin(
+                window=window(tenant, wid),
+                entry=entry(tenant, wid, created.id),
+                opens=opens,
+                replaces=replaces,
+                max_items=3,
+            ),
+        )
+
+    # GIVEN a window opened
+    join(0, "W1", opens=True)
+    # THEN a second opening that saw no window is refused, and nothing of it is stored
+    with pytest.raises(DigestWindowMoved):
+        join(1, "W2", opens=True)
+    assert store.get_notification(tenant, notification(tenant, 1).id) is None
+    # WHEN two more join, the window is full: a fourth is refused
+    join(2, "W1", opens=False)
+    join(3, "W1", opens=False)
+    with pytest.raises(DigestWindowMoved):
+        join(4, "W1", opens=False)
+    current = store.get_digest_window(tenant, "alice", "disk")
+    assert (current.window_id, current.items, current.closed) == ("W1", 3, False)
+    # WHEN it closes, nobody joins it any more; a new window replaces it
+    store.close_digest_window(tenant, "alice", "disk", "W1")
+    with pytest.raises(DigestWindowMoved):
+        join(5, "W1", opens=False)
+    join(6, "W2", opens=True, replaces="W1")
+    # THEN each window lists exactly what joined it
+    assert [e.notification_id for e in store.digest_entries(tenant, "W1")] == [
+        notification(tenant, index).id for index in (0, 2, 3)
+    ]
+    assert [e.notification_id for e in store.digest_entries(tenant, "W2")] == [
+        notification(tenant, 6).id
+    ]
+    # AND closing a window that was replaced changes nothing
+    store.close_digest_window(tenant, "alice", "disk", "W1")
+    assert not store.get_digest_window(tenant, "alice", "disk").closed
+
+
+def test_preferences_are_stored_alone_and_templates_list_by_name(store: Store, tenant: str) -> None:
+    assert store.get_tenant_preferences(tenant) is None
+    defaults = TenantPreferences(categories={"ops": TenantCategoryPreference(required=True)})
+    store.put_tenant_preferences(tenant, defaults)
+    assert store.get_tenant_preferences(tenant) == defaults
+
+    own = RecipientPreferences(channels={Channel.SMS: False})
+    assert not store.put_recipient_preferences(tenant, "nobody", own)
+    store.put_recipient(
+        Recipient(tenant_id=tenant, recipient_id="alice", name="A", created_at=NOW, updated_at=NOW)
+    )
+    assert store.put_recipient_preferences(tenant, "alice", own)
+    stored = store.get_recipient(tenant, "alice")
+    assert (stored.name, stored.preferences) == ("A", own)
+
+    for name in ("b", "a", "c"):
+        store.put_template(
+            Template(tenant_id=tenant, name=name, title=name, created_at=NOW, updated_at=NOW)
+        )
+    first = store.list_templates(tenant, limit=2, cursor=None)
+    rest = store.list_templates(tenant, limit=2, cursor=first.next_cursor)
+    assert [t.name for t in first.items + rest.items] == ["a", "b", "c"]
+    assert rest.next_cursor is None
+    assert store.delete_template(tenant, "a")
+    assert not store.delete_template(tenant, "a")
+    assert store.get_template(tenant, "a") is None
+
+
+def test_cancelling_unsent_deliveries_skips_the_open_and_unleased_only(
+    store: Store, tenant: str
+) -> None:
+    # GIVEN a notification with a pending, a leased, a retrying and a delivered delivery
+    nid = notification(tenant).id
+    with_deliveries(
+        store,
+        tenant,
+        delivery(tenant, nid, channel=Channel.WEBHOOK),
+        delivery(tenant, nid, channel=Channel.EMAIL, address="a@example.com"),
+        delivery(tenant, nid, channel=Channel.SMS, status=DeliveryStatus.RETRYING, attempts=1),
+        delivery(tenant, nid, channel=Channel.INBOX, status=DeliveryStatus.DELIVERED),
+    )
+    leased = DeliveryKey(tenant, nid, "alice", Channel.EMAIL)
+    until = NOW + timedelta(seconds=20)
+    assert store.claim(leased, token="a", now=NOW, until=until, sweep_at=until) is not None
+    # WHEN its unsent deliveries are cancelled
+    cancelled = store.cancel_unsent_deliveries(tenant, nid, NOW)
+    # THEN the pending and retrying ones are skipped (reason cancelled), counts and copy moved
+    assert cancelled == 2
+    stored = store.get_notification(tenant, nid)
+    assert stored is not None
+    assert stored.counts == Counts(pending=1, skipped=2, delivered=1)
+    assert stored.deliveries is not None
+    by_channel = {d.channel: d for d in stored.deliveries}
+    assert (by_channel[Channel.WEBHOOK].status, by_channel[Channel.WEBHOOK].reason) == (
+        DeliveryStatus.SKIPPED,
+        Reason.CANCELLED,
+    )
+    assert by_channel[Channel.SMS].status is DeliveryStatus.SKIPPED
+    assert by_channel[Channel.EMAIL].status is DeliveryStatus.PENDING
+    # AND a claim finds the cancelled ones final; a second pass cancels nothing more
+    webhook = store.claim(
+        DeliveryKey(tenant, nid, "alice", Channel.WEBHOOK),
+        token="b",
+        now=NOW,
+        until=until,
+        sweep_at=until,
+    )
+    assert webhook is not None
+    assert not webhook.held
+    assert store.cancel_unsent_deliveries(tenant, nid, NOW) == 0
+    assert store.cancel_unsent_deliveries(tenant, nid, until) == 1

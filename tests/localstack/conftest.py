@@ -10,8 +10,6 @@ documentation are expected to fail here, each under the name of its deviation
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,15 +17,7 @@ import pytest
 
 from tests.emulator.backend import Backend
 from tests.localstack.backend import LocalStackBackend
-
-ROOT = Path(__file__).resolve().parents[2]
-LAUNCHER = ROOT / "tools" / "localstack-offline.sh"
-DEFAULT_PORT = "4599"
-# The LocalStack this tier starts retries a failed asynchronous invoke after 1 s, then 2 s
-# (LAMBDA_RETRY_BASE_DELAY=1); one started elsewhere has LocalStack's default
-# (60 s, then 120 s).
-OWN_ASYNC_RETRY_SECONDS = 5.0
-DEFAULT_ASYNC_RETRY_SECONDS = 130.0
+from tocsin_local.localstack import running_localstack
 
 AUTHORIZERS = (
     "LocalStack deviation 'authorizers': its free edition imports the API's Lambda, Cognito "
@@ -120,37 +110,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.xfail(reason=reason, strict=strict))
 
 
-def _launcher(command: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["bash", str(LAUNCHER), command],
-        env=env,
-        text=True,
-        capture_output=True,
-        timeout=900,
-        check=False,
-    )
-
-
 @pytest.fixture(scope="session")
 def localstack() -> Iterator[tuple[str, float]]:
     """(endpoint, how long an asynchronous retry may take there)."""
-    given = os.environ.get("LOCALSTACK_ENDPOINT")
-    if given:
-        yield given.rstrip("/"), DEFAULT_ASYNC_RETRY_SECONDS
-        return
-    port = os.environ.get("LOCALSTACK_PORT", DEFAULT_PORT)
-    env = {**os.environ, "LOCALSTACK_PORT": port, "LAMBDA_RETRY_BASE_DELAY": "1"}
-    endpoint = f"http://127.0.0.1:{port}"
-    if _launcher("status", env).returncode == 0:
-        # Someone else's LocalStack on that port: use it, leave it running.
-        yield endpoint, DEFAULT_ASYNC_RETRY_SECONDS
-        return
-    started = _launcher("start", env)
-    assert started.returncode == 0, f"LocalStack did not start:\n{started.stderr}"
-    try:
-        yield endpoint, OWN_ASYNC_RETRY_SECONDS
-    finally:
-        _launcher("stop", env)
+    with running_localstack() as running:
+        yield running.endpoint, running.async_retry_seconds
 
 
 @pytest.fixture(scope="session")

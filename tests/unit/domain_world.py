@@ -5,23 +5,28 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from chalicelib.adapters.faults import FaultInjector, FaultySender, WitnessedDeliveryStore
 from chalicelib.domain.dead_letters import DeadLetterService
 from chalicelib.domain.deliveries import DeliveryService, Progress
+from chalicelib.domain.digests import DigestService
 from chalicelib.domain.endpoints import EndpointHealth
 from chalicelib.domain.fanout import FanoutService
 from chalicelib.domain.inbox import InboxService
-from chalicelib.domain.notifications import NotificationService, SendNotification
+from chalicelib.domain.notifications import NotificationService, Planning, SendNotification
+from chalicelib.domain.preferences import PreferenceService
 from chalicelib.domain.recipients import RecipientService
 from chalicelib.domain.retry import RetryPolicy
+from chalicelib.domain.schedules import Scheduler
 from chalicelib.domain.status import status_of
 from chalicelib.domain.sweeper import Sweeper
+from chalicelib.domain.templates import TemplateService
 from chalicelib.domain.topics import SubscriptionDetails, SubscriptionService
 from chalicelib.models.common import Channel, NotificationStatus, Severity
 from chalicelib.models.stored import Content, Delivery, DeliveryKey, Notification, Recipient, Tenant
 from chalicelib.ports import ChannelSender, DeliveryStore, SenderRegistry
-from tests.fakes import FakeClock, FakePublisher, FakeStore, ScriptedSender
+from tests.fakes import FakeClock, FakePublisher, FakeStore, FakeTimerQueue, ScriptedSender
 
 LEASE = timedelta(seconds=20)
 GRACE = timedelta(seconds=10)
@@ -33,10 +38,14 @@ class World:
     store: FakeStore = field(default_factory=FakeStore)
     clock: FakeClock = field(default_factory=FakeClock)
     publisher: FakePublisher = field(default_factory=FakePublisher)
+    timer_queue: FakeTimerQueue = field(default_factory=FakeTimerQueue)
     webhook: ScriptedSender = field(default_factory=lambda: ScriptedSender(Channel.WEBHOOK))
     email: ScriptedSender = field(default_factory=lambda: ScriptedSender(Channel.EMAIL))
+    # Senders of further channels (push, chat, Apprise) a test needs.
+    others: dict[Channel, ChannelSender] = field(default_factory=dict)
     policy: RetryPolicy = field(default_factory=RetryPolicy.local)
     page_size: int = 500
+    digest_max_items: int = 100
     # Injected faults, wrapped around the ports as the local stage's wiring does.
     faults: FaultInjector | None = None
 
@@ -48,6 +57,9 @@ class World:
                 created_at=self.clock.now(),
             )
         )
+        self.templates = TemplateService(
+            templates=self.store, recipients=self.store, clock=self.clock
+        )
         self.notifications = NotificationService(
             notifications=self.store,
             recipients=self.store,
@@ -56,6 +68,35 @@ class World:
             enabled_channels=frozenset(Channel),
             idempotency_window=timedelta(hours=24),
             sweep_grace=GRACE,
+            planning=Planning(
+                preferences=self.store,
+                templates=self.templates,
+                digests=self.store,
+                timers=self.timer_queue,
+                deliveries=self.store,
+                subscriptions=self.store,
+                digest_max_items=self.digest_max_items,
+            ),
+        )
+        self.preferences = PreferenceService(preferences=self.store, recipients=self.store)
+        self.digests = DigestService(
+            digests=self.store,
+            notifications=self.store,
+            recipients=self.store,
+            announce=self.notifications.announce,
+            clock=self.clock,
+            enabled_channels=frozenset(Channel),
+            sweep_grace=GRACE,
+        )
+        self.scheduler = Scheduler(
+            timers=self.store,
+            queue=self.timer_queue,
+            deliveries=self.store,
+            notifications=self.store,
+            publisher=self.publisher,
+            clock=self.clock,
+            sweep_grace=GRACE,
+            close_digest=self.digests.close,
         )
         self.endpoints = EndpointHealth(
             endpoints=self.store,
@@ -68,6 +109,7 @@ class World:
         senders: dict[Channel, ChannelSender] = {
             Channel.WEBHOOK: self.webhook,
             Channel.EMAIL: self.email,
+            **self.others,
         }
         deliveries: DeliveryStore = self.store
         if self.faults is not None:
@@ -76,6 +118,7 @@ class World:
         self.deliveries = DeliveryService(
             deliveries=deliveries,
             notifications=self.store,
+            recipients=self.store,
             tenant_of=self.store.get_tenant,
             senders=SenderRegistry(senders),
             publisher=self.publisher,
@@ -85,6 +128,7 @@ class World:
             lease=LEASE,
             sweep_grace=GRACE,
             rng=random.Random(7),
+            digests=self.store,
         )
         self.fanout = FanoutService(
             notifications=self.store,
@@ -96,6 +140,10 @@ class World:
             enabled_channels=frozenset(Channel),
             page_size=self.page_size,
             sweep_grace=GRACE,
+            audience=self.notifications.audience,
+            timers=self.store,
+            hint=self.notifications.hint,
+            cancel=self.notifications.cancel_deliveries,
         )
         self.dead_letters = DeadLetterService(
             dead_letters=self.store,
@@ -156,6 +204,7 @@ class World:
         category: str | None = None,
         key: str | None = None,
         fingerprint: str = "same",
+        **more: Any,
     ) -> Notification:
         command = SendNotification(
             content=Content(title="Disk almost full", severity=severity, category=category),
@@ -164,6 +213,7 @@ class World:
             channels=channels,
             idempotency_key=key,
             fingerprint=fingerprint,
+            **more,
         )
         return self.notifications.accept("acme", command).notification
 
@@ -186,6 +236,14 @@ class World:
         self, notification_id: str, channel: Channel = Channel.WEBHOOK, recipient_id: str = "alice"
     ) -> Progress:
         return self.deliveries.process(key(notification_id, channel, recipient_id))
+
+    def fire_due_timers(self) -> int:
+        """What the timers queue does by now: each stored timer that is due, done."""
+        now = self.clock.now()
+        due = self.store.due_timers(until=now, now=now, limit=10_000)
+        for timer in due:
+            self.scheduler.fire(timer)
+        return len(due)
 
     def expand_all(self, notification_id: str) -> int:
         """Runs the fan-out to its end; the number of steps it took."""

@@ -265,7 +265,7 @@ def test_every_schedule_is_an_eventbridge_rule_allowed_to_invoke_its_function(
         permissions = [
             resource["Properties"]
             for resource in deployment.of_type("AWS::Lambda::Permission").values()
-            if resource["Properties"]["SourceArn"] == {"Fn::GetAtt": [rule_id, "Arn"]}
+            if resource["Properties"].get("SourceArn") == {"Fn::GetAtt": [rule_id, "Arn"]}
         ]
         assert permissions == [
             {
@@ -505,17 +505,108 @@ def test_the_api_stage_and_its_url_are_the_configured_ones(deployment: Deploymen
     [stage] = deployment.of_type("AWS::ApiGateway::Stage").values()
 
     assert stage["Properties"]["StageName"] == "api"
-    assert deployment.template["Outputs"]["ApiUrl"]["Value"]["Fn::Sub"].endswith(
-        ".execute-api.${AWS::Region}.${AWS::URLSuffix}/api/"
-    )
-    outputs = {output["Value"].get("Ref") for output in deployment.template["Outputs"].values()}
+    rest_url = deployment.template["Outputs"]["ApiUrl"]["Value"]["Fn::If"][1]
+    assert rest_url["Fn::Sub"].endswith(".execute-api.${AWS::Region}.${AWS::URLSuffix}/api/")
+    outputs = [output["Value"] for output in deployment.template["Outputs"].values()]
     for queue in deployment.spec.queues:
-        assert deployment.named("AWS::SQS::Queue", "QueueName", queue.name)[0] in outputs
+        assert {"Ref": deployment.named("AWS::SQS::Queue", "QueueName", queue.name)[0]} in outputs
 
 
-def test_the_local_stage_is_never_deployed() -> None:
-    with pytest.raises(ValueError, match="never deployed"):
-        build_template(Stage.LOCAL)
+def test_the_front_door_is_a_parameter_with_the_http_api_by_default(
+    deployment: Deployment,
+) -> None:
+    parameter = deployment.template["Parameters"]["FrontDoor"]
+
+    assert parameter["Default"] == "http"
+    assert set(parameter["AllowedValues"]) == {"http", "rest", "url"}
+    by_door = {
+        "rest": "AWS::ApiGateway::RestApi",
+        "http": "AWS::ApiGatewayV2::Api",
+        "url": "AWS::Lambda::Url",
+    }
+    for door, kind in by_door.items():
+        [resource] = deployment.of_type(kind).values()
+        condition = resource["Condition"]
+        assert deployment.template["Conditions"][condition] == {
+            "Fn::Equals": [{"Ref": "FrontDoor"}, door]
+        }
+
+
+def test_the_http_api_routes_every_app_path_to_the_handler_in_the_rest_shape(
+    deployment: Deployment,
+) -> None:
+    [(api_id, _)] = deployment.of_type("AWS::ApiGatewayV2::Api").items()
+    [(integration_id, integration)] = deployment.of_type("AWS::ApiGatewayV2::Integration").items()
+    routes = [
+        resource["Properties"]
+        for resource in deployment.of_type("AWS::ApiGatewayV2::Route").values()
+    ]
+
+    assert integration["Properties"]["PayloadFormatVersion"] == "1.0"
+    assert integration["Properties"]["IntegrationUri"] == {"Fn::GetAtt": ["APIHandler", "Arn"]}
+    assert sorted(route["RouteKey"] for route in routes) == sorted(
+        f"ANY {path}" for path in deployment.app.project.routes
+    )
+    assert all(route["ApiId"] == {"Ref": api_id} for route in routes)
+    assert all(
+        route["Target"] == {"Fn::Sub": f"integrations/${{{integration_id}}}"} for route in routes
+    )
+    [stage] = deployment.of_type("AWS::ApiGatewayV2::Stage").values()
+    assert stage["Properties"]["StageName"] == "$default"
+    assert stage["Properties"]["AutoDeploy"] is True
+
+
+def test_a_function_url_is_public_only_through_the_url(deployment: Deployment) -> None:
+    [url] = deployment.of_type("AWS::Lambda::Url").values()
+    permissions = [
+        resource["Properties"]
+        for resource in deployment.of_type("AWS::Lambda::Permission").values()
+        if resource["Properties"]["Principal"] == "*"
+    ]
+
+    assert url["Properties"]["AuthType"] == "NONE"
+    assert sorted(permissions, key=lambda item: str(item["Action"])) == [
+        {
+            "Action": "lambda:InvokeFunction",
+            "FunctionName": {"Ref": "APIHandler"},
+            "Principal": "*",
+            "InvokedViaFunctionUrl": True,
+        },
+        {
+            "Action": "lambda:InvokeFunctionUrl",
+            "FunctionName": {"Ref": "APIHandler"},
+            "Principal": "*",
+            "FunctionUrlAuthType": "NONE",
+        },
+    ]
+
+
+def test_tables_are_kept_on_deletion_and_never_replaced_under_a_new_name(
+    deployment: Deployment,
+) -> None:
+    for table in deployment.spec.tables:
+        _, resource = deployment.named("AWS::DynamoDB::Table", "TableName", table.name)
+
+        assert resource["DeletionPolicy"] == "Retain"
+        assert resource["UpdateReplacePolicy"] == "Retain"
+
+
+def test_the_local_stage_deploys_with_its_own_settings() -> None:
+    template = build_template(Stage.LOCAL)
+
+    functions = [
+        resource["Properties"]
+        for resource in template["Resources"].values()
+        if resource["Type"] == "AWS::Lambda::Function"
+    ]
+    assert {function["Environment"]["Variables"]["TOCSIN_STAGE"] for function in functions} == {
+        "local"
+    }
+    assert not any(
+        key.startswith("TOCSIN_FAULT")
+        for function in functions
+        for key in function["Environment"]["Variables"]
+    )
 
 
 def test_the_command_writes_the_template_of_the_stage(tmp_path: Path) -> None:
@@ -531,9 +622,17 @@ def test_the_command_writes_the_template_of_the_stage(tmp_path: Path) -> None:
     ]
     assert sorted(functions) == [
         "tocsin-prod",
+        "tocsin-prod-alert_timers",
+        "tocsin-prod-deliver_apprise",
+        "tocsin-prod-deliver_discord",
         "tocsin-prod-deliver_email",
+        "tocsin-prod-deliver_push",
+        "tocsin-prod-deliver_slack",
         "tocsin-prod-deliver_sms",
+        "tocsin-prod-deliver_teams",
         "tocsin-prod-deliver_webhook",
         "tocsin-prod-fanout",
+        "tocsin-prod-find_timers",
         "tocsin-prod-sweep",
+        "tocsin-prod-timers",
     ]
