@@ -17,6 +17,7 @@ from chalicelib.console import web
 from chalicelib.console.web import field, html, redirect
 from chalicelib.domain.errors import Invalid, NotFound, Unauthorized
 from chalicelib.domain.sessions import Session
+from chalicelib.models.alerts import AlertStatus
 from chalicelib.models.api import RecipientIn, SubscriptionIn
 from chalicelib.models.common import (
     RECIPIENT_ID_PATTERN,
@@ -177,7 +178,19 @@ def sign_out(request: Request) -> Response:
 def overview(request: Request) -> Response:
     session = web.current_session(request)
     summary = services().console.overview.overview(session.tenant)
-    return html(request, "overview.html", session=session, overview=summary, nav="overview")
+    alerts = services().alerting.alerts
+    open_alerts = [
+        *alerts.list(session.tenant, status=AlertStatus.TRIGGERED, limit=10, cursor=None).items,
+        *alerts.list(session.tenant, status=AlertStatus.ACKNOWLEDGED, limit=10, cursor=None).items,
+    ]
+    return html(
+        request,
+        "overview.html",
+        session=session,
+        overview=summary,
+        open_alerts=open_alerts,
+        nav="overview",
+    )
 
 
 # --- notifications --------------------------------------------------------------------------
@@ -558,35 +571,6 @@ def key_revoke(request: Request, prefix: str) -> Response:
     if prefix == session.key_prefix:
         return redirect(request, "/console/sign-in")
     return redirect(request, "/console/keys")
-
-
-# --- pages that arrive with their features --------------------------------------------------
-@_route("/console/alerts")
-@page
-def alerts(request: Request) -> Response:
-    session = web.current_session(request)
-    return html(
-        request,
-        "pending.html",
-        session=session,
-        nav="alerts",
-        title="Alerts",
-        message="Alerts are not part of this deployment yet.",
-    )
-
-
-@_route("/console/templates")
-@page
-def templates(request: Request) -> Response:
-    session = web.current_session(request)
-    return html(
-        request,
-        "pending.html",
-        session=session,
-        nav="templates",
-        title="Templates",
-        message="Templates are not part of this deployment yet.",
-    )
 
 
 # --- static assets and the API reference ----------------------------------------------------
