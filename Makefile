@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test lint typecheck unit integration e2e emulator bench bench-emulator bench-faults \
+.PHONY: run test browser console-shots lint typecheck unit integration e2e emulator bench bench-emulator bench-faults \
         bench-broadcast bench-timers bench-alerts bench-cost bench-cold-start test-localstack \
         test-deployed localstack-start localstack-stop template deploy destroy clean
 
@@ -25,9 +25,30 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml | $(BIN)/python
 run: $(STAMP)
 	$(BIN)/tocsin run $(if $(PERSIST),--persist)
 
-test: lint typecheck
+test: lint typecheck browser
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadscope tests --ignore=tests/localstack \
 		--ignore=tests/deployed
+
+# The browser tier's own dependencies: Debian's Chromium (apt-get; CI runs as root) and axe-core
+# from npm. Playwright itself comes from PyPI with requirements-dev.txt.
+CHROMIUM ?= /usr/bin/chromium
+AXE_VERSION := 4.14.1
+AXE := build/browser/node_modules/axe-core/axe.min.js
+
+browser: $(CHROMIUM) $(AXE)
+
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ]; then \
+		apt-get install -y -q chromium >/dev/null 2>&1 || \
+		{ apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; \
+	else echo "Chromium missing and not root: the browser tests will be skipped (apt-get install chromium)"; fi
+
+$(AXE):
+	npm install --prefix build/browser --no-save --no-audit --no-fund --loglevel=error axe-core@$(AXE_VERSION)
+
+# The README's screenshots of the console and the API reference (docs/console/*.png).
+console-shots: $(STAMP) browser
+	TOCSIN_SHOTS_DIR=docs/console $(BIN)/python -m pytest tests/browser -p no:xdist -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -17,6 +17,9 @@ from chalicelib.api.preferences import preferences
 from chalicelib.api.recipients import recipients
 from chalicelib.api.templates import templates
 from chalicelib.api.topics import topics
+from chalicelib.console.alert_pages import console_alerts
+from chalicelib.console.pages import console
+from chalicelib.console.template_pages import console_templates
 from chalicelib.domain.planning import QUEUED_CHANNELS
 from chalicelib.models.common import Channel
 from chalicelib.settings import get_settings
@@ -30,6 +33,9 @@ app.register_blueprint(system)
 app.register_blueprint(recipients)
 app.register_blueprint(notifications)
 app.register_blueprint(topics)
+app.register_blueprint(console)
+app.register_blueprint(console_alerts)
+app.register_blueprint(console_templates)
 app.register_blueprint(preferences)
 app.register_blueprint(templates)
 app.register_blueprint(alerts)

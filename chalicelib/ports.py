@@ -66,6 +66,10 @@ class SendOutcome:
     error: str | None = None
     # Seconds the receiver asked us to wait (Retry-After), when it did.
     retry_after: float | None = None
+    # The receiver's HTTP status, for channels that speak HTTP and got an answer: a record for
+    # the attempt's timeline, not part of what the outcome is (two outcomes that differ only
+    # here are the same outcome).
+    http_status: int | None = field(default=None, compare=False)
     # Not attempted and never will be (e.g. every push token invalid): the delivery is skipped.
     skip_reason: Reason | None = None
     # A channel with several targets: those still to reach (None: the delivery's are unchanged),
@@ -75,20 +79,22 @@ class SendOutcome:
     invalid: tuple[str, ...] = ()
 
     @classmethod
-    def ok(cls) -> SendOutcome:
-        return cls(delivered=True)
+    def ok(cls, http_status: int | None = None) -> SendOutcome:
+        return cls(delivered=True, http_status=http_status)
+
+    @classmethod
+    def transient(
+        cls, error: str, retry_after: float | None = None, http_status: int | None = None
+    ) -> SendOutcome:
+        return cls(delivered=False, error=error, retry_after=retry_after, http_status=http_status)
 
     @classmethod
     def skipped(cls, reason: Reason, error: str) -> SendOutcome:
         return cls(delivered=False, permanent=True, error=error, skip_reason=reason)
 
     @classmethod
-    def transient(cls, error: str, retry_after: float | None = None) -> SendOutcome:
-        return cls(delivered=False, error=error, retry_after=retry_after)
-
-    @classmethod
-    def permanent_failure(cls, error: str) -> SendOutcome:
-        return cls(delivered=False, permanent=True, error=error)
+    def permanent_failure(cls, error: str, http_status: int | None = None) -> SendOutcome:
+        return cls(delivered=False, permanent=True, error=error, http_status=http_status)
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     email_sender: str = "notifications@tocsin.local"
 
     max_body_bytes: int = 256 * 1024
+    # How long a console sign-in lasts (the session also ends with its API key, or sign-out).
+    console_session_seconds: int = Field(default=8 * 3600, ge=60, le=7 * 24 * 3600)
     idempotency_window_seconds: int = 24 * 3600
     webhook_timeout_seconds: float = 10.0
     webhook_max_response_bytes: int = 64 * 1024

@@ -30,6 +30,7 @@ from chalicelib.adapters.sms import SnsSmsSender
 from chalicelib.adapters.timer_queue import SqsTimerQueue
 from chalicelib.adapters.webhook import JsonPoster, WebhookSender, resolve_host
 from chalicelib.domain.chat_targets import CHAT_CHANNELS
+from chalicelib.domain.console import KeyService, OverviewService, RecipientListing
 from chalicelib.domain.dead_letters import DeadLetterService
 from chalicelib.domain.deliveries import DeliveryService
 from chalicelib.domain.digests import DigestService
@@ -41,6 +42,7 @@ from chalicelib.domain.preferences import PreferenceService
 from chalicelib.domain.recipients import RecipientService
 from chalicelib.domain.retry import RetryPolicy
 from chalicelib.domain.schedules import Scheduler
+from chalicelib.domain.sessions import SessionService
 from chalicelib.domain.sweeper import Sweeper
 from chalicelib.domain.templates import TemplateService
 from chalicelib.domain.tenants import TenantService
@@ -94,6 +96,17 @@ class Services:
     scheduler: Scheduler
     # Alerts, silences, escalation policies, integrations, rate limits (chalicelib.wiring_alerts).
     alerting: AlertServices
+    console: ConsoleServices
+
+
+@dataclass(frozen=True)
+class ConsoleServices:
+    """What the console adds: sessions and read-only listings (its actions use the above)."""
+
+    sessions: SessionService
+    overview: OverviewService
+    recipients: RecipientListing
+    keys: KeyService
 
 
 class TenantCache:
@@ -281,8 +294,9 @@ def build_services(settings: Settings) -> Services:
         disable_after=timedelta(seconds=settings.endpoint_disable_after),
         max_concurrency=settings.endpoint_max_concurrency,
     )
+    tenants = TenantService(tenants=store, clock=clock)
     return Services(
-        tenants=TenantService(tenants=store, clock=clock),
+        tenants=tenants,
         recipients=RecipientService(
             recipients=store,
             endpoints=store,
@@ -340,6 +354,19 @@ def build_services(settings: Settings) -> Services:
             sweep_grace=grace,
         ),
         health=DynamoStore(aws.dynamodb_probe(), settings.table_name),
+        console=ConsoleServices(
+            sessions=SessionService(
+                tenants=store,
+                sessions=store,
+                clock=clock,
+                ttl=timedelta(seconds=settings.console_session_seconds),
+            ),
+            overview=OverviewService(
+                notifications=store, recipients=store, dead_letters=store, clock=clock
+            ),
+            recipients=RecipientListing(recipients=store),
+            keys=KeyService(tenants=tenants, store=store, directory=store),
+        ),
         preferences=PreferenceService(preferences=store, recipients=store),
         templates=templates,
         scheduler=Scheduler(

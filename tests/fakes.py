@@ -23,6 +23,7 @@ from chalicelib.models.preferences import RecipientPreferences, TenantPreference
 from chalicelib.models.scheduling import DigestEntry, DigestJoin, DigestWindow, Timer
 from chalicelib.models.stored import (
     ApiKeyRecord,
+    ConsoleSession,
     Counts,
     DeadLetter,
     Delivery,
@@ -116,6 +117,7 @@ class FakeStore:
     def __init__(self) -> None:
         self.tenants: dict[str, Tenant] = {}
         self.keys: dict[str, ApiKeyRecord] = {}
+        self.sessions: dict[str, ConsoleSession] = {}
         self.recipients: dict[tuple[str, str], Recipient] = {}
         self.slots: dict[tuple[str, str, int], datetime] = {}
         self.subscriptions: dict[tuple[str, str], Subscription] = {}
@@ -148,7 +150,32 @@ class FakeStore:
     def delete_api_key(self, prefix: str) -> bool:
         return self.keys.pop(prefix, None) is not None
 
+    def list_api_keys(self, tenant_id: str) -> list[ApiKeyRecord]:
+        return sorted(
+            (record for record in self.keys.values() if record.tenant == tenant_id),
+            key=lambda record: record.prefix,
+        )
+
+    # --- console sessions ---------------------------------------------------------------------
+    def put_session(self, session: ConsoleSession) -> None:
+        self.sessions[session.session_hash] = session.model_copy()
+
+    def get_session(self, session_hash: str) -> ConsoleSession | None:
+        found = self.sessions.get(session_hash)
+        return None if found is None else found.model_copy()
+
+    def delete_session(self, session_hash: str) -> None:
+        self.sessions.pop(session_hash, None)
+
     # --- recipients and their endpoints -------------------------------------------------------
+    def list_recipients(self, tenant_id: str, *, limit: int, cursor: str | None) -> Page[Recipient]:
+        rows = [
+            (rid, recipient.model_copy())
+            for (tid, rid), recipient in self.recipients.items()
+            if tid == tenant_id
+        ]
+        return paged(rows, f"R#{tenant_id}", limit=limit, cursor=cursor, newest_first=False)
+
     def get_recipient(self, tenant_id: str, recipient_id: str) -> Recipient | None:
         found = self.recipients.get((tenant_id, recipient_id))
         return None if found is None else found.model_copy()
@@ -471,8 +498,11 @@ class FakeStore:
         for status, change in moves.items():
             setattr(notification.counts, status.value, notification.counts.of(status) + change)
         if delivery.inline and notification.deliveries is not None:
+            # The inline copy leaves out the attempt log, as the table's does.
             notification.deliveries = [
-                delivery.model_copy() if d.channel is delivery.channel else d
+                delivery.model_copy(update={"attempt_log": []})
+                if d.channel is delivery.channel
+                else d
                 for d in notification.deliveries
             ]
 

@@ -7,8 +7,10 @@ milliseconds.
 | item          | pk                    | sk                   | indexes                                   |
 |---------------|-----------------------|----------------------|-------------------------------------------|
 | tenant        | TENANT#{t}            | TENANT               |                                           |
-| API key       | APIKEY#{prefix}       | APIKEY               |                                           |
-| recipient     | T#{t}#R#{r}           | RECIPIENT            |                                           |
+| API key       | APIKEY#{prefix}       | APIKEY               | gsi1 TENANT#{t}#KEYS / {prefix}           |
+| console       | SESSION#{sha256}      | SESSION              | TTL expires_at_epoch                      |
+| session       |                       |                      |                                           |
+| recipient     | T#{t}#R#{r}           | RECIPIENT            | gsi1 T#{t}#R / {r}                        |
 | subscription  | T#{t}#S#{id}          | SUBSCRIPTION         | gsi2 T#{t}#S / {id}                       |
 | its copy      | T#{t}#SW#{first word} | {r}#{id}             | (what a fan-out reads, by partition)      |
 | notification  | T#{t}#N#{id}          | NOTIFICATION         | gsi1 T#{t}#N / {id}; gsi2 (one recipient) |
@@ -51,7 +53,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from chalicelib.domain.topics import first_word
 from chalicelib.models.common import Channel, DeliveryStatus, Reason
@@ -59,6 +61,8 @@ from chalicelib.models.preferences import RecipientPreferences, TenantPreference
 from chalicelib.models.scheduling import DigestEntry, DigestJoin, DigestWindow, Timer
 from chalicelib.models.stored import (
     ApiKeyRecord,
+    Attempt,
+    ConsoleSession,
     Content,
     Counts,
     DeadLetter,
@@ -234,6 +238,9 @@ def recipient_item(recipient: Recipient) -> Item:
             )
         ),
     }
+    # The console's listing of a tenant's recipients (an operator's page, never a hot path).
+    item["gsi1pk"] = _s(f"T#{recipient.tenant_id}#R")
+    item["gsi1sk"] = _s(recipient.recipient_id)
     if recipient.preferences is not None:
         # An attribute of its own: replaced alone by PUT .../preferences.
         item["prefs"] = _s(recipient.preferences.model_dump_json())
@@ -255,6 +262,9 @@ def subscription_match_item(subscription: Subscription) -> Item:
         ),
         "doc": _s(subscription.model_dump_json()),
     }
+
+
+_attempt_log_adapter = TypeAdapter(list[Attempt])
 
 
 def _leased(delivery: Delivery, now: datetime) -> bool:
@@ -347,8 +357,49 @@ class DynamoStore:
     def put_api_key(self, record: ApiKeyRecord) -> None:
         self._db.put_item(
             TableName=self._table,
-            Item={**_key(f"APIKEY#{record.prefix}", "APIKEY"), "doc": _s(record.model_dump_json())},
+            Item={
+                **_key(f"APIKEY#{record.prefix}", "APIKEY"),
+                "doc": _s(record.model_dump_json()),
+                # The console's listing of a tenant's keys (an operator's page, never a hot path).
+                "gsi1pk": _s(f"TENANT#{record.tenant}#KEYS"),
+                "gsi1sk": _s(record.prefix),
+            },
         )
+
+    def list_api_keys(self, tenant_id: str) -> list[ApiKeyRecord]:
+        keys: list[ApiKeyRecord] = []
+        cursor = None
+        while True:
+            page = self._page(
+                GSI_BY_TENANT,
+                f"TENANT#{tenant_id}#KEYS",
+                100,
+                cursor,
+                lambda item: ApiKeyRecord.model_validate_json(_doc(item)),
+                newest_first=False,
+            )
+            keys += page.items
+            if page.next_cursor is None:
+                return keys
+            cursor = page.next_cursor
+
+    # --- console sessions ---------------------------------------------------------------------
+    def put_session(self, session: ConsoleSession) -> None:
+        self._db.put_item(
+            TableName=self._table,
+            Item={
+                **_key(f"SESSION#{session.session_hash}", "SESSION"),
+                "doc": _s(session.model_dump_json()),
+                "expires_at_epoch": _n(int(session.expires_at.timestamp())),
+            },
+        )
+
+    def get_session(self, session_hash: str) -> ConsoleSession | None:
+        item = self._get(f"SESSION#{session_hash}", "SESSION")
+        return None if item is None else ConsoleSession.model_validate_json(_doc(item))
+
+    def delete_session(self, session_hash: str) -> None:
+        self._delete(f"SESSION#{session_hash}", "SESSION")
 
     def get_api_key(self, prefix: str) -> ApiKeyRecord | None:
         item = self._get(f"APIKEY#{prefix}", "APIKEY")
@@ -375,6 +426,11 @@ class DynamoStore:
 
     def delete_recipient(self, tenant_id: str, recipient_id: str) -> bool:
         return self._delete(f"T#{tenant_id}#R#{recipient_id}", "RECIPIENT")
+
+    def list_recipients(self, tenant_id: str, *, limit: int, cursor: str | None) -> Page[Recipient]:
+        return self._page(
+            GSI_BY_TENANT, f"T#{tenant_id}#R", limit, cursor, self._recipient, newest_first=False
+        )
 
     def remove_push_tokens(self, tenant_id: str, recipient_id: str, targets: Sequence[str]) -> None:
         """The recipient's doc is rewritten only if it has not changed since it was read (a
@@ -1647,6 +1703,8 @@ class DynamoStore:
         }
         item.update({name: _s(value) for name, value in texts.items() if value is not None})
         item.update({name: _ms(value) for name, value in times.items() if value is not None})
+        if delivery.attempt_log:
+            item["log"] = _s(_attempt_log_adapter.dump_json(delivery.attempt_log).decode())
         if delivery.targets is not None:
             item["tgts"] = _s(json.dumps(delivery.targets))
         if delivery.targets_reached:
@@ -1718,6 +1776,9 @@ class DynamoStore:
             sweeps=int(item.get("sweeps", {"N": "0"})["N"]),
             endpoint_failing="efail" in item,
             inline="inl" in item,
+            attempt_log=_attempt_log_adapter.validate_json(item["log"]["S"])
+            if "log" in item
+            else [],
             planned=DeliveryStatus(planned) if planned else None,
             content=Content.model_validate_json(content) if content else None,
         )

@@ -290,15 +290,16 @@ class JsonPoster:
 
     def _classify(self, status: int, retry_after_header: str | None) -> SendOutcome:
         if 200 <= status <= 299:
-            return SendOutcome.ok()
+            return SendOutcome.ok(http_status=status)
         error = f"HTTP {status}"
         if is_transient_status(status):
             retry_after = None
             if status in RETRY_AFTER_STATUSES:
                 retry_after = parse_retry_after(retry_after_header, self._clock.now())
-            return SendOutcome.transient(error, retry_after)
+            return SendOutcome.transient(error, retry_after, http_status=status)
         return SendOutcome.permanent_failure(
-            error + (" (redirects are not followed)" if 300 <= status <= 399 else "")
+            error + (" (redirects are not followed)" if 300 <= status <= 399 else ""),
+            http_status=status,
         )
 
 

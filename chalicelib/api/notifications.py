@@ -155,7 +155,10 @@ def list_deliveries(call: Call, notification_id: str) -> Response:
     )
     return reply(
         200,
-        DeliveryPage(items=[delivery_out(item) for item in page.items], next=page.next_cursor),
+        DeliveryPage(
+            items=[delivery_out(item, with_attempts=True) for item in page.items],
+            next=page.next_cursor,
+        ),
     )
 
 

@@ -7,6 +7,7 @@ from chalicelib.domain.status import status_of
 from chalicelib.domain.topics import SubscriptionDetails
 from chalicelib.models.api import (
     AlertRefOut,
+    AttemptOut,
     DeadLetterOut,
     DeliveryCountsOut,
     DeliveryOut,
@@ -66,7 +67,8 @@ def recipient_details(request: RecipientIn) -> RecipientDetails:
     )
 
 
-def delivery_out(delivery: Delivery) -> DeliveryOut:
+def delivery_out(delivery: Delivery, *, with_attempts: bool = False) -> DeliveryOut:
+    """``with_attempts``: with the attempt log, which only a delivery's own item keeps."""
     return DeliveryOut(
         channel=delivery.channel,
         recipient_id=delivery.recipient_id,
@@ -77,6 +79,9 @@ def delivery_out(delivery: Delivery) -> DeliveryOut:
         delivered_at=delivery.delivered_at,
         failed_at=delivery.failed_at,
         next_attempt_at=delivery.next_attempt_at if not delivery.status.is_final else None,
+        attempt_log=[AttemptOut.model_validate(a.model_dump()) for a in delivery.attempt_log]
+        if with_attempts
+        else None,
     )
 
 

@@ -21,6 +21,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 from ulid import ULID
 
@@ -28,7 +29,14 @@ from chalicelib.domain.endpoints import Admission, EndpointHealth, Gate
 from chalicelib.domain.retry import RetryPolicy
 from chalicelib.models.common import Channel, DeliveryStatus, Reason
 from chalicelib.models.messages import DeadLetterMessage
-from chalicelib.models.stored import Delivery, DeliveryKey, Notification, Tenant
+from chalicelib.models.stored import (
+    MAX_ATTEMPT_LOG,
+    Attempt,
+    Delivery,
+    DeliveryKey,
+    Notification,
+    Tenant,
+)
 from chalicelib.ports import (
     Clock,
     DeliveryStore,
@@ -66,6 +74,15 @@ def outgoing_of(notification: Notification) -> Outgoing:
         content=notification.content,
         topic=notification.topic,
     )
+
+
+def endpoint_label(address: str | None) -> str | None:
+    """What an attempt's record says of where it went: a URL's scheme and host only (its path
+    or query may hold a secret, as chat webhook URLs do), else the address itself."""
+    if address is None or "://" not in address:
+        return address
+    parts = urlsplit(address)
+    return f"{parts.scheme}://{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
 
 
 def wake_of(delivery: Delivery, now: datetime) -> datetime | None:
@@ -147,12 +164,13 @@ class DeliveryService:
             admission = self._endpoints.admit(delivery, until)
             if admission.gate is not Gate.OPEN:
                 return self._hold(delivery, token, admission, now)
+        started = self._clock.now()
         try:
             outcome = self._send(delivery, outgoing)
         finally:
             if admission is not None:
                 self._endpoints.release(delivery, admission)
-        return self._record(delivery, token, outcome, admission)
+        return self._record(delivery, token, outcome, admission, started)
 
     @staticmethod
     def _endpoint_of(delivery: Delivery) -> tuple[str, str, str]:
@@ -234,11 +252,16 @@ class DeliveryService:
         return outgoing
 
     def _record(
-        self, delivery: Delivery, token: str, outcome: SendOutcome, admission: Admission | None
+        self,
+        delivery: Delivery,
+        token: str,
+        outcome: SendOutcome,
+        admission: Admission | None,
+        started: datetime,
     ) -> Progress:
         now = self._clock.now()
         for _ in range(MAX_WRITE_RACES):
-            updated = self.apply(delivery, outcome, now)
+            updated = self.apply(delivery, outcome, now, started=started)
             if self._deliveries.record(
                 updated,
                 previous=delivery.status,
@@ -269,8 +292,30 @@ class DeliveryService:
             self._announce_dead_letter(updated)
         return progress_of(updated, now)
 
-    def apply(self, delivery: Delivery, outcome: SendOutcome, now: datetime) -> Delivery:
-        """The delivery after one attempt with ``outcome``."""
+    def apply(
+        self,
+        delivery: Delivery,
+        outcome: SendOutcome,
+        now: datetime,
+        *,
+        started: datetime | None = None,
+    ) -> Delivery:
+        """The delivery after one attempt with ``outcome`` (sent at ``started``), with the
+        attempt added to its log."""
+        updated = self._outcome_of(delivery, outcome, now)
+        attempt = Attempt(
+            at=started or now,
+            outcome=updated.status,
+            endpoint=endpoint_label(delivery.address),
+            http_status=outcome.http_status,
+            latency_ms=None if started is None else round((now - started).total_seconds() * 1000),
+            error=None if outcome.delivered else outcome.error,
+            next_attempt_at=updated.next_attempt_at,
+        )
+        updated.attempt_log = [*delivery.attempt_log, attempt][-MAX_ATTEMPT_LOG:]
+        return updated
+
+    def _outcome_of(self, delivery: Delivery, outcome: SendOutcome, now: datetime) -> Delivery:
         updated = delivery.model_copy()
         updated.attempts += 1
         updated.budget_attempts += 1

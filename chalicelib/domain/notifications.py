@@ -298,8 +298,16 @@ class NotificationService:
         status: NotificationStatus | None,
         limit: int,
         cursor: str | None,
+        topic: str | None = None,
     ) -> Page[Notification]:
-        keep = None if status is None else (lambda item: status_of(item) is status)
+        """``topic``: only notifications sent to that exact topic."""
+
+        def wanted(item: Notification) -> bool:
+            return (status is None or status_of(item) is status) and (
+                topic is None or item.topic == topic
+            )
+
+        keep = None if status is None and topic is None else wanted
         return self._notifications.list_notifications(
             tenant_id, recipient_id=recipient_id, keep=keep, limit=limit, cursor=cursor
         )

@@ -257,6 +257,18 @@ class NotificationIn(WriteModel):
         return self
 
 
+class AttemptOut(Model):
+    at: Timestamp
+    outcome: DeliveryStatus = Field(description="The delivery's status after this attempt")
+    endpoint: str | None = Field(
+        default=None, description="Scheme and host of a URL (never its path), or the address"
+    )
+    http_status: int | None = None
+    latency_ms: int | None = None
+    error: str | None = None
+    next_attempt_at: Timestamp | None = None
+
+
 class DeliveryOut(Model):
     channel: Channel
     recipient_id: str
@@ -269,6 +281,11 @@ class DeliveryOut(Model):
     delivered_at: Timestamp | None = Field(default=None, exclude_if=_omit_none)
     failed_at: Timestamp | None = Field(default=None, exclude_if=_omit_none)
     next_attempt_at: Timestamp | None = Field(default=None, exclude_if=_omit_none)
+    attempt_log: list[AttemptOut] | None = Field(
+        default=None,
+        exclude_if=_omit_none,
+        description="The most recent attempts, oldest first (deliveries listing only)",
+    )
 
 
 class DigestOut(Model):

@@ -36,6 +36,17 @@ class ApiKeyRecord(Stored):
     created_at: Timestamp
 
 
+class ConsoleSession(Stored):
+    """A signed-in console session. Only a hash of its id is stored (the id is in the
+    operator's cookie); it names the API key it was opened with, and ends with it."""
+
+    session_hash: str
+    tenant: str
+    key_prefix: str
+    created_at: Timestamp
+    expires_at: Timestamp
+
+
 class PushToken(Stored):
     platform: PushPlatform
     token: str
@@ -198,6 +209,25 @@ class Notification(Stored):
     sweeps: int = 0
 
 
+class Attempt(Stored):
+    """One attempt of a delivery, as the console's timeline shows it."""
+
+    at: Timestamp
+    # The delivery's status after this attempt: delivered, retrying or failed.
+    outcome: DeliveryStatus
+    # Where it went: a URL's scheme and host (never its path or query, which may hold a
+    # secret), or the email address or phone number.
+    endpoint: str | None = None
+    http_status: int | None = None
+    latency_ms: int | None = None
+    error: str | None = None
+    next_attempt_at: Timestamp | None = None
+
+
+# The attempts a delivery keeps (the most recent); ``attempts`` counts them all.
+MAX_ATTEMPT_LOG = 30
+
+
 class Delivery(Stored):
     """One channel x one recipient of a notification, with its attempt bookkeeping."""
 
@@ -223,6 +253,9 @@ class Delivery(Stored):
     # whose template depends on the recipient); None: the notification's content.
     content: Content | None = None
     attempts: int = 0
+    # The most recent attempts (at most MAX_ATTEMPT_LOG), oldest first. Kept on the delivery's
+    # own item only, never in a notification's inline copy.
+    attempt_log: list[Attempt] = Field(default_factory=list)
     # Attempts since the last manual retry: the retry schedule counts these.
     budget_attempts: int = 0
     last_error: str | None = None

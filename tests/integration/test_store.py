@@ -20,6 +20,9 @@ from chalicelib.models.preferences import (
 )
 from chalicelib.models.scheduling import DigestEntry, DigestJoin, DigestWindow, Timer, TimerKind
 from chalicelib.models.stored import (
+    ApiKeyRecord,
+    Attempt,
+    ConsoleSession,
     Content,
     Counts,
     Delivery,
@@ -496,6 +499,77 @@ def test_a_webhook_success_is_found_by_its_time(store: Store, tenant: str) -> No
     )
     assert store.webhook_succeeded_since(tenant, "alice", NOW - timedelta(seconds=1))
     assert not store.webhook_succeeded_since(tenant, "alice", NOW + timedelta(seconds=1))
+
+
+def test_a_delivery_keeps_its_attempt_log_but_the_inline_copy_does_not(
+    store: Store, tenant: str
+) -> None:
+    # GIVEN a one-recipient notification with a pending webhook delivery
+    created = with_deliveries(store, tenant, delivery(tenant, notification(tenant).id))
+    key = DeliveryKey(tenant, created.id, "alice", Channel.WEBHOOK)
+    claim = store.claim(key, token="t1", now=NOW, until=NOW + timedelta(seconds=30), sweep_at=NOW)
+    assert claim is not None
+    # WHEN an attempt is recorded with its log entry
+    failed = claim.delivery.model_copy()
+    failed.status = DeliveryStatus.FAILED
+    failed.attempts = 1
+    failed.failed_at = NOW
+    failed.attempt_log = [
+        Attempt(
+            at=NOW,
+            outcome=DeliveryStatus.FAILED,
+            endpoint="https://hooks.example.com",
+            http_status=410,
+            latency_ms=12,
+            error="HTTP 410",
+        )
+    ]
+    assert store.record(failed, previous=DeliveryStatus.PENDING, token="t1", first=True)
+    # THEN the delivery read back, and listed, has it; the notification's copy does not
+    assert store.get_delivery(key).attempt_log == failed.attempt_log
+    [listed] = store.list_deliveries(tenant, created.id, keep=None, limit=10, cursor=None).items
+    assert listed.attempt_log == failed.attempt_log
+    inline = store.get_notification(tenant, created.id).deliveries
+    assert [d.attempt_log for d in inline] == [[]]
+    # AND a reopen keeps the log
+    [reopened] = store.reopen([listed], now=NOW, sweep_at=NOW)
+    assert store.get_delivery(key).attempt_log == failed.attempt_log
+    assert reopened.status is DeliveryStatus.PENDING
+
+
+def test_console_sessions_are_stored_by_hash_until_deleted(store: Store) -> None:
+    session = ConsoleSession(
+        session_hash=uuid.uuid4().hex,
+        tenant="acme",
+        key_prefix="tsn_000000000001",
+        created_at=NOW,
+        expires_at=NOW + timedelta(hours=8),
+    )
+    store.put_session(session)
+    assert store.get_session(session.session_hash) == session
+    store.delete_session(session.session_hash)
+    assert store.get_session(session.session_hash) is None
+    store.delete_session(session.session_hash)  # again: nothing to delete, no error
+
+
+def test_a_tenants_keys_and_recipients_are_listed_for_it_alone(store: Store, tenant: str) -> None:
+    # GIVEN two keys and three recipients of the tenant, and one of each of another tenant
+    other = f"{tenant}-other"
+    for prefix, owner in (("tsn_a", tenant), ("tsn_b", tenant), ("tsn_c", other)):
+        store.put_api_key(
+            ApiKeyRecord(prefix=f"{prefix}{tenant}", tenant=owner, key_hash="h", created_at=NOW)
+        )
+    for rid, owner in (("carol", tenant), ("alice", tenant), ("bob", tenant), ("eve", other)):
+        store.put_recipient(
+            Recipient(tenant_id=owner, recipient_id=rid, created_at=NOW, updated_at=NOW)
+        )
+    # THEN each listing has the tenant's own only, recipients by id and in pages
+    assert [k.prefix for k in store.list_api_keys(tenant)] == [f"tsn_a{tenant}", f"tsn_b{tenant}"]
+    first = store.list_recipients(tenant, limit=2, cursor=None)
+    assert [r.recipient_id for r in first.items] == ["alice", "bob"]
+    rest = store.list_recipients(tenant, limit=2, cursor=first.next_cursor)
+    assert [r.recipient_id for r in rest.items] == ["carol"]
+    assert rest.next_cursor is None
 
 
 def test_a_delivery_keeps_the_targets_it_has_not_reached(store: Store, tenant: str) -> None:

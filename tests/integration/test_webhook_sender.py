@@ -62,6 +62,7 @@ def test_a_prompt_receiver_is_delivered() -> None:
     with answering(OK, drip_from=len(OK)) as (port, _):
         outcome, _ = send(sender(), f"http://127.0.0.1:{port}/hook")
     assert outcome == SendOutcome.ok()
+    assert outcome.http_status == 200  # for the attempt's timeline
 
 
 @pytest.mark.parametrize(

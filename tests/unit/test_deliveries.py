@@ -277,3 +277,37 @@ def test_a_success_recorded_by_another_attempt_is_witnessed_as_superseded(world:
         ("recorded", subject),
         ("superseded", subject),
     ]
+
+
+def test_every_attempt_is_logged_with_its_status_latency_and_next_retry(world: World) -> None:
+    # GIVEN a receiver that answers 503 after 0.25 s, then 200
+    scripted(world, SendOutcome.transient("HTTP 503", http_status=503), SendOutcome.ok(200))
+    world.webhook.during_send.append(lambda: world.clock.advance(0.25))
+    notification = world.accept(channels=[Channel.WEBHOOK])
+    # WHEN it is attempted twice
+    started = world.clock.now()
+    progress = world.process(notification.id)
+    world.clock.advance(progress.wake_in or 0)
+    world.process(notification.id)
+    # THEN the delivery's log has both attempts, oldest first
+    first, second = world.delivery(notification.id).attempt_log
+    assert first.at == started
+    assert (first.outcome, first.http_status, first.latency_ms) == (
+        DeliveryStatus.RETRYING,
+        503,
+        250,
+    )
+    assert first.error == "HTTP 503"
+    assert first.next_attempt_at is not None
+    assert first.next_attempt_at > started
+    assert first.endpoint == "https://hooks.example.com"
+    assert (second.outcome, second.http_status, second.error, second.next_attempt_at) == (
+        DeliveryStatus.DELIVERED,
+        200,
+        None,
+        None,
+    )
+    # AND the notification's inline copy does not carry it
+    stored = world.stored(notification.id)
+    assert stored.deliveries is not None
+    assert [d.attempt_log for d in stored.deliveries] == [[]]
