@@ -92,10 +92,13 @@ def endpoint_session(endpoint_url: str, env: dict[str, str]) -> boto3.session.Se
 def write_private(path: Path, text: str) -> None:
     """Writes a file only its owner can read (it holds an API key and a signing secret)."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # Written aside, then renamed: a reader never sees it empty or half written.
+    partial = path.with_name(path.name + ".partial")
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.fchmod(descriptor, 0o600)
     with os.fdopen(descriptor, "w") as file:
         file.write(text)
+    partial.replace(path)
 
 
 # The local cloud's own platform applications (moto takes any credential): what a stage's
