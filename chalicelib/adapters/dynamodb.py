@@ -1020,18 +1020,10 @@ class DynamoStore:
             )
             assert update is not None
             items.append({"Update": update})  # type: ignore[typeddict-item]
-            try:
-                self._transact(items)
-            except ClientError as error:
-                reasons = _cancel_reasons(error)
-                if "ConditionalCheckFailed" not in reasons:
-                    raise
-                # Leave out those no longer failed, and try the rest again.
-                candidates = [
-                    delivery
-                    for delivery, reason in zip(candidates, reasons, strict=False)
-                    if reason != "ConditionalCheckFailed"
-                ]
+            # Leave out those no longer failed, and try the rest again.
+            held = self._transact_or_held(items, candidates)
+            if held is not None:
+                candidates = held
                 continue
             return reopened
         return []
@@ -1347,21 +1339,32 @@ class DynamoStore:
             )
             if update is not None:
                 items.append({"Update": update})  # type: ignore[typeddict-item]
-            try:
-                self._transact(items)
-            except ClientError as error:
-                reasons = _cancel_reasons(error)
-                if "ConditionalCheckFailed" not in reasons:
-                    raise
-                # Leave out those that moved meanwhile, and try the rest again.
-                changes = [
-                    change
-                    for change, reason in zip(changes, reasons, strict=False)
-                    if reason != "ConditionalCheckFailed"
-                ]
+            # Leave out those that moved meanwhile, and try the rest again.
+            held = self._transact_or_held(items, changes)
+            if held is not None:
+                changes = held
                 continue
             return [after for _, after in changes]
         return []
+
+    def _transact_or_held[S](
+        self, items: Sequence[TransactWriteItemTypeDef], subjects: list[S]
+    ) -> list[S] | None:
+        """Writes the transaction whose first items are the subjects' conditional writes: None
+        once it commits; else the subjects whose condition held (the others changed meanwhile),
+        for the caller to try again."""
+        try:
+            self._transact(items)
+        except ClientError as error:
+            reasons = _cancel_reasons(error)
+            if "ConditionalCheckFailed" not in reasons:
+                raise
+            return [
+                subject
+                for subject, reason in zip(subjects, reasons, strict=False)
+                if reason != "ConditionalCheckFailed"
+            ]
+        return None
 
     def get_deliveries(self, keys: Sequence[DeliveryKey]) -> list[Delivery]:
         items = self._batch_get([delivery_item_key(key) for key in dict.fromkeys(keys)])
